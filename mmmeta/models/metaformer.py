@@ -1,0 +1,321 @@
+"""The MetaFormer backbone family as one table of configurations over a few small modules.
+
+``Y = X + LS1 * DropPath(TokenMixer(Norm1(X)))``, then ``Z = Y + LS2 * DropPath(MLP(Norm2(Y)))``
+(with an optional per-channel residual scale on X and Y, as in MetaFormer v2).
+
+Every published variant is an entry of :data:`ARCHS`: PoolFormer v1 (S12..M48), PoolFormerV2,
+IdentityFormer and RandFormer (S12..M48), ConvFormer and CAFormer (S18/S36/M36/B36) and the
+v1 paper's hybrid (pooling, pooling, attention, attention on the S12 body).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+
+from .layers import CfgType, DropPath, Mlp, build_norm, optional_scale
+from .mixers import build_mixer
+
+# ----------------------------------------------------------------------------------------------
+# The architecture table
+# ----------------------------------------------------------------------------------------------
+_S_DIMS, _M_DIMS = (64, 128, 320, 512), (96, 192, 384, 768)
+_POOL_SIZES = {  # name: (depths, dims, v1 layer-scale init)
+    's12': ((2, 2, 6, 2), _S_DIMS, 1e-5),
+    's24': ((4, 4, 12, 4), _S_DIMS, 1e-5),
+    's36': ((6, 6, 18, 6), _S_DIMS, 1e-6),
+    'm36': ((6, 6, 18, 6), _M_DIMS, 1e-6),
+    'm48': ((8, 8, 24, 8), _M_DIMS, 1e-6),
+}
+_CONV_SIZES = {  # ConvFormer / CAFormer: same names, different shapes than the pool family
+    's18': ((3, 3, 9, 3), _S_DIMS),
+    's36': ((3, 12, 18, 3), _S_DIMS),
+    'm36': ((3, 12, 18, 3), (96, 192, 384, 576)),
+    'b36': ((3, 12, 18, 3), (128, 256, 512, 768)),
+}
+# v1: GroupNorm-1 with bias, GELU MLP with biases, no norm in stem/downsampling, layer scale,
+# a norm on every output (as the authors' dense-prediction code does).
+V1 = dict(norm_cfg=dict(type='GN1', eps=1e-5), act_cfg='GELU', mlp_bias=True,
+          stem_norm_cfg=None, downsample_norm_cfg=None, res_scale_init=None, out_norm=True)
+# v2 ("MetaFormer baselines"): bias-free norms (eps 1e-6), StarReLU, bias-free MLP, a bias-free
+# channel LayerNorm after the stem and before each downsampling, residual scale in stages 3-4.
+_LN_NB = dict(type='LN2d', eps=1e-6, bias=False)
+V2 = dict(norm_cfg=dict(type='GN1', eps=1e-6, bias=False), act_cfg='StarReLU', mlp_bias=False,
+          stem_norm_cfg=_LN_NB, downsample_norm_cfg=_LN_NB, layer_scale_init=None,
+          res_scale_init=(None, None, 1.0, 1.0), out_norm=False)
+V2_CONV = dict(V2, norm_cfg=_LN_NB)
+
+
+def _table() -> Dict[str, dict]:
+    archs = {}
+    for size, (depths, dims, ls) in _POOL_SIZES.items():
+        shape = dict(depths=depths, dims=dims)
+        archs[f'poolformer_{size}'] = dict(V1, **shape, layer_scale_init=ls, token_mixers='pooling')
+        archs[f'poolformerv2_{size}'] = dict(V2, **shape, token_mixers='pooling')
+        archs[f'identityformer_{size}'] = dict(V2, **shape, token_mixers='identity')
+        archs[f'randformer_{size}'] = dict(V2, **shape,
+                                           token_mixers=('identity', 'identity', 'random', 'random'))
+    for size, (depths, dims) in _CONV_SIZES.items():
+        shape = dict(depths=depths, dims=dims)
+        archs[f'convformer_{size}'] = dict(V2_CONV, **shape, token_mixers='sepconv')
+        archs[f'caformer_{size}'] = dict(V2_CONV, **shape,
+                                         token_mixers=('sepconv', 'sepconv', 'attention', 'attention'))
+    attn_v1 = dict(type='attention', proj_bias=True)  # the v1 paper's attention (bias on proj)
+    archs['poolformer_hybrid_s12'] = dict(archs['poolformer_s12'],
+                                          token_mixers=('pooling', 'pooling', attn_v1, attn_v1))
+    return archs
+
+
+ARCHS: Dict[str, dict] = _table()
+ARCH_KEYS = ('depths', 'dims', 'token_mixers', 'mlp_ratio', 'mlp_bias', 'act_cfg', 'norm_cfg',
+             'stem_norm_cfg', 'downsample_norm_cfg', 'layer_scale_init', 'res_scale_init',
+             'out_norm', 'stem_cfg', 'downsample_cfg', 'proj_drop')
+ARCH_DEFAULTS = dict(mlp_ratio=4.0, stem_cfg=dict(kernel_size=7, stride=4, padding=2),
+                     downsample_cfg=dict(kernel_size=3, stride=2, padding=1), proj_drop=0.0,
+                     layer_scale_init=None, token_mixers='pooling')
+
+
+def resolve_arch(arch: Union[str, dict], **overrides) -> dict:
+    """Return the full settings of ``arch`` (a name from :data:`ARCHS` or a dict) + overrides."""
+    if isinstance(arch, str):
+        key = arch.lower().replace('-', '_')
+        if key not in ARCHS:
+            raise ValueError(f'unknown MetaFormer arch {arch!r}; valid names: '
+                             f'{", ".join(sorted(ARCHS))} (or pass a dict with depths and dims)')
+        base = ARCHS[key]
+    elif isinstance(arch, dict):
+        base = dict(V1, **arch) if 'norm_cfg' not in arch else dict(arch)
+        missing = {'depths', 'dims'} - set(base)
+        if missing:
+            raise ValueError(f'a custom arch dict needs {sorted(missing)}; got {sorted(arch)}')
+    else:
+        raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
+    unknown = set(overrides) - set(ARCH_KEYS)
+    if unknown:
+        raise TypeError(f'unknown MetaFormer argument(s) {sorted(unknown)}; architecture keys are '
+                        f'{list(ARCH_KEYS)}')
+    cfg = copy.deepcopy({**ARCH_DEFAULTS, **base, **overrides})
+    if len(cfg['depths']) != len(cfg['dims']):
+        raise ValueError(f'depths {cfg["depths"]} and dims {cfg["dims"]} differ in length')
+    return cfg
+
+
+def per_stage(value, n: int, name: str) -> list:
+    """Broadcast a scalar (or a single config) to ``n`` stages; check list lengths."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f'{name} has {len(value)} entries but the model has {n} stages')
+        return list(value)
+    return [value] * n
+
+
+# ----------------------------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------------------------
+class ConvNorm(nn.Module):
+    """A strided conv with optional norms before/after: the stem and the downsampling layers."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, padding: int,
+                 pre_norm_cfg: CfgType = None, post_norm_cfg: CfgType = None):
+        super().__init__()
+        if pre_norm_cfg is not None:
+            self.norm = build_norm(pre_norm_cfg, in_ch)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding)
+        if post_norm_cfg is not None:
+            self.norm = build_norm(post_norm_cfg, out_ch)
+        self.pre = pre_norm_cfg is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pre:
+            return self.conv(self.norm(x))
+        x = self.conv(x)
+        return self.norm(x) if hasattr(self, 'norm') else x
+
+
+class MetaFormerBlock(nn.Module):
+    """One MetaFormer block; the token mixer is any module from :mod:`mmmeta.models.mixers`."""
+
+    def __init__(self, dim: int, stride: int, token_mixer: Union[str, dict, None] = 'pooling',
+                 mlp_ratio: float = 4.0, mlp_bias: bool = True, act_cfg: CfgType = 'GELU',
+                 norm_cfg: CfgType = None, drop_path: float = 0.0, proj_drop: float = 0.0,
+                 layer_scale_init: Optional[float] = None, res_scale_init: Optional[float] = None):
+        super().__init__()
+        norm_cfg = norm_cfg if norm_cfg is not None else V1['norm_cfg']
+        self.norm1 = build_norm(norm_cfg, dim)
+        self.token_mixer = build_mixer(token_mixer, dim, stride)
+        self.layer_scale1 = optional_scale(dim, layer_scale_init)
+        self.res_scale1 = optional_scale(dim, res_scale_init)
+        self.norm2 = build_norm(norm_cfg, dim)
+        self.mlp = Mlp(dim, mlp_ratio, act_cfg, mlp_bias, proj_drop)
+        self.layer_scale2 = optional_scale(dim, layer_scale_init)
+        self.res_scale2 = optional_scale(dim, res_scale_init)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.res_scale1(x) + self.layer_scale1(self.drop_path(self.token_mixer(self.norm1(x))))
+        return self.res_scale2(x) + self.layer_scale2(self.drop_path(self.mlp(self.norm2(x))))
+
+
+class MetaFormerStage(nn.Module):
+    """Optional downsampling followed by ``depth`` blocks."""
+
+    def __init__(self, downsample: nn.Module, blocks: List[nn.Module], with_cp: bool = False):
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = nn.Sequential(*blocks)
+        self.with_cp = with_cp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            for blk in self.blocks:
+                x = cp.checkpoint(blk, x, use_reentrant=False)
+            return x
+        return self.blocks(x)
+
+
+class MetaFormer(BaseModule):
+    """Four-stage MetaFormer backbone for dense prediction and classification.
+
+    Args:
+        arch: a name from ``MetaFormer.arch_zoo`` (e.g. ``'poolformer_s12'``, ``'caformer_s18'``)
+            or a dict with at least ``depths`` and ``dims``; any architecture key may also be
+            given as a keyword to override the named arch (see ``ARCH_KEYS``), e.g.
+            ``token_mixers=['pooling', 'pooling', 'attention', 'attention']``.
+        in_channels: input image channels.
+        out_indices: stages (0-3, negatives allowed) whose maps are returned, at strides
+            4/8/16/32. Stages after the last one requested are not built.
+        out_norm: add a norm on each returned map (``None``: the arch's default, on for v1).
+        out_norm_cfg: that norm (default: the block norm type, with bias).
+        frozen_stages: -1 freezes nothing; k >= 0 freezes the stem and the first k stages
+            (parameters and norm statistics; their output norms too).
+        norm_eval: keep BatchNorm layers in eval mode during training.
+        with_cp: activation checkpointing of every block (saves memory when training).
+        drop_path_rate: stochastic depth, growing linearly over all blocks.
+        init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads any
+            supported checkpoint layout (official v1/v2, timm, mmpretrain, mmdet/mmseg).
+
+    Shapes: input (N, in_channels, H, W), H, W >= 4; output a tuple of (N, dims[i], H_i, W_i),
+    with H_0 = floor((H - 3) / 4) + 1 and H_{i+1} = ceil(H_i / 2).
+    """
+    arch_zoo = ARCHS
+
+    def __init__(self, arch: Union[str, dict] = 'poolformer_s12', in_channels: int = 3,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
+                 out_norm: Optional[bool] = None, out_norm_cfg: CfgType = None,
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 drop_path_rate: float = 0.0, init_cfg: Optional[dict] = None, **arch_overrides):
+        super().__init__(init_cfg=init_cfg)
+        if out_norm is not None:
+            arch_overrides['out_norm'] = out_norm
+        cfg = resolve_arch(arch, **arch_overrides)
+        self.arch_settings = cfg
+        self.arch_name = arch if isinstance(arch, str) else 'custom'
+        depths, dims = list(cfg['depths']), list(cfg['dims'])
+        n = len(depths)
+        self.out_indices = self._check_out_indices(out_indices, n)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= n:
+            raise ValueError(f'frozen_stages must be an int in [-1, {n}] (-1: nothing frozen, '
+                             f'k: stem and first k stages), got {frozen_stages!r}')
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self.num_stages = max(self.out_indices) + 1
+        self.dims = dims[:self.num_stages]
+
+        mixers = per_stage(cfg['token_mixers'], n, 'token_mixers')
+        ls = per_stage(cfg['layer_scale_init'], n, 'layer_scale_init')
+        rs = per_stage(cfg['res_scale_init'], n, 'res_scale_init')
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stem = ConvNorm(in_channels, dims[0], post_norm_cfg=cfg['stem_norm_cfg'],
+                             **cfg['stem_cfg'])
+        stages, stride, start = [], cfg['stem_cfg']['stride'], 0
+        for i in range(self.num_stages):
+            if i > 0:
+                down = ConvNorm(dims[i - 1], dims[i], pre_norm_cfg=cfg['downsample_norm_cfg'],
+                                **cfg['downsample_cfg'])
+                stride *= cfg['downsample_cfg']['stride']
+            else:
+                down = nn.Identity()
+            blocks = [MetaFormerBlock(
+                dims[i], stride, mixers[i], cfg['mlp_ratio'], cfg['mlp_bias'], cfg['act_cfg'],
+                cfg['norm_cfg'], dpr[start + j], cfg['proj_drop'], ls[i], rs[i])
+                for j in range(depths[i])]
+            start += depths[i]
+            stages.append(MetaFormerStage(down, blocks, with_cp))
+        self.stages = nn.ModuleList(stages)
+
+        self.out_norm = bool(cfg['out_norm'])
+        if self.out_norm:
+            norm_cfg = out_norm_cfg or dict(cfg['norm_cfg'], bias=True)
+            for i in self.out_indices:
+                self.add_module(f'norm{i}', build_norm(norm_cfg, dims[i]))
+        self.apply(self._init_default)
+        self._freeze_stages()
+
+    @staticmethod
+    def _check_out_indices(out_indices, n: int) -> Tuple[int, ...]:
+        idx = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+        if not idx or not all(isinstance(i, int) and -n <= i < n for i in idx):
+            raise ValueError(f'out_indices must be stage indices in [{-n}, {n - 1}] '
+                             f'(strides 4/8/16/32 are 0/1/2/3), got {out_indices!r}')
+        norm = sorted({i % n for i in idx})
+        if len(norm) != len(idx):
+            raise ValueError(f'out_indices {out_indices!r} name the same stage twice')
+        return tuple(norm)
+
+    @staticmethod
+    def _init_default(m: nn.Module) -> None:
+        """timm's init: truncated normal (std 0.02) for conv/linear weights, zero biases."""
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from ..checkpoint import load_pretrained
+            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+    # -------------------------------------------------------------------------------- freezing
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        mods = [self.stem]
+        for i in range(min(self.frozen_stages, self.num_stages)):
+            mods.append(self.stages[i])
+            if self.out_norm and i in self.out_indices:
+                mods.append(getattr(self, f'norm{i}'))
+        return mods
+
+    def _freeze_stages(self) -> None:
+        for m in self._frozen_modules():
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'MetaFormer':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    # -------------------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if x.dim() != 4 or x.shape[-1] < 4 or x.shape[-2] < 4:
+            raise ValueError(f'MetaFormer expects an (N, C, H, W) image batch with H, W >= 4, '
+                             f'got shape {tuple(x.shape)}')
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x) if self.out_norm else x)
+        return tuple(outs)
