@@ -1,0 +1,36 @@
+# Runtime settings for mmseg (adapted from mmsegmentation 1.2.2
+# configs/_base_/default_runtime.py).
+#
+# Unlike upstream mmseg, the hooks live here and not in the schedule file: mmengine does not
+# allow two files of one `_base_` list to define the same top-level key, and the brief of
+# this project keeps every runtime hook in one place. All mmmeta segmentation schedules are
+# iteration based, so checkpoints are saved every 4000 iterations, the evaluation interval
+# of schedules/schedule_40k_adamw_poly.py (change both together).
+default_scope = 'mmseg'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+
+log_level = 'INFO'
+load_from = None
+resume = False
+
+# test-time augmentation (`tools/test.py --tta`); the pipeline is `tta_pipeline` of the
+# dataset file
+tta_model = dict(type='SegTTAModel')

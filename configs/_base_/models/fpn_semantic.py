@@ -1,0 +1,53 @@
+# Semantic FPN with a MetaFormer (PoolFormer) backbone (adapted from mmsegmentation 1.2.2
+# configs/_base_/models/fpn_r50.py).
+#
+# Pretrained backbone: the official ImageNet-1k checkpoints, saved as
+#   checkpoints/poolformer_{s12,s24,s36,m36,m48}.pth.tar   (sail-sg/poolformer, v1)
+#   checkpoints/{poolformerv2_s12,convformer_s18,caformer_s18}.pth   (sail-sg/metaformer, v2)
+# e.g. https://github.com/sail-sg/poolformer/releases/download/v1.0/poolformer_s12.pth.tar.
+# The per-output norms are not in the ImageNet files and start from their default init.
+# Set `model.backbone.init_cfg=None` to train from scratch.
+#
+# The neck and head keep mmseg's SyncBN: mmengine turns it into plain BN when training is
+# not distributed.
+custom_imports = dict(imports=['mmmeta'], allow_failed_imports=False)
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='MetaFormer',
+        arch='poolformer_s12',
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.0,
+        frozen_stages=-1,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/poolformer_s12.pth.tar')),
+    neck=dict(
+        type='FPN',
+        in_channels=[64, 128, 320, 512],
+        out_channels=256,
+        num_outs=4),
+    decode_head=dict(
+        type='FPNHead',
+        in_channels=[256, 256, 256, 256],
+        in_index=[0, 1, 2, 3],
+        feature_strides=[4, 8, 16, 32],
+        channels=128,
+        dropout_ratio=0.1,
+        num_classes=150,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    # model training and testing settings
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
