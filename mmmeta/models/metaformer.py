@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
+from ..checkpoint import state_dict_pre_hook
 from .layers import CfgType, DropPath, Mlp, build_norm, optional_scale
 from .mixers import build_mixer
 
@@ -252,6 +253,9 @@ class MetaFormer(BaseModule):
                 self.add_module(f'norm{i}', build_norm(norm_cfg, dims[i]))
         self.apply(self._init_default)
         self._freeze_stages()
+        # Foreign checkpoint layouts (official v1/v2, timm, mmpretrain) convert while loading,
+        # also when this backbone sits inside a detector/segmentor loaded with load_from.
+        self._register_load_state_dict_pre_hook(state_dict_pre_hook, with_module=True)
 
     @staticmethod
     def _check_out_indices(out_indices, n: int) -> Tuple[int, ...]:

@@ -1,0 +1,253 @@
+"""Checkpoint conversion and loading for every published MetaFormer weight layout.
+
+Layouts (REFERENCE section 7), detected from the keys, converted to mmmeta's names:
+
+* ``poolformer_v1``: official ``poolformer_*.pth.tar``, mmpretrain, and the authors' mmdet/mmseg
+  files (``patch_embed.proj``, ``network.{0,2,4,6}.{j}``, ``network.{1,3,5}.proj``, output norms
+  ``norm{0,2,4,6}`` or the classifier's ``norm``).
+* ``metaformer_v2``: sail-sg/metaformer ``*.pth`` (``downsample_layers.*``, ``stages.{i}.{j}``,
+  channels-last ``nn.Linear`` weights).
+* ``timm``: ``stem.*``, ``stages.{i}.downsample.*``, ``stages.{i}.blocks.{j}`` (``stages_{i}`` in
+  ``features_only`` models), ``.pth`` or ``.safetensors``.
+* ``mmmeta``: ours (same block names as timm, output norms ``norm{i}``).
+
+Files are read without executing pickled code (``weights_only=True`` / safetensors). The same
+conversion runs as a load-state-dict pre-hook of the backbone, so full mmdet/mmseg checkpoints of
+the authors or of mmsegmentation's model zoo load into our configs with ``load_from`` or
+``tools/test.py`` directly.
+"""
+import os
+import pickle
+import re
+from collections import defaultdict
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+StateDict = Dict[str, torch.Tensor]
+CLASSIFIER_HINT = 'classifier weights (not part of a backbone)'
+
+# Keys whose 2-D nn.Linear weights are 1x1 convs in mmmeta.
+_POINTWISE = re.compile(r'\.(mlp\.fc[12]|token_mixer\.pwconv[12])\.weight$')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used for the model, with the reason and the fix."""
+
+
+# ------------------------------------------------------------------------------------ reading
+def read_state_dict(path: str) -> StateDict:
+    """Read a checkpoint file safely and return its (possibly nested) state dict."""
+    path = os.path.expanduser(str(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'checkpoint not found: {path}. Download it to that path (README, "Pretrained '
+            f'weights"), point init_cfg.checkpoint / load_from at the right file, or set '
+            f'model.backbone.init_cfg=None to start from random weights.')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return load_file(path, device='cpu')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f'{path} contains pickled Python objects beyond tensors, which mmmeta does not '
+            f'execute ({str(err).splitlines()[-1].strip()}). Re-save only its state dict '
+            f'(torch.save(ckpt["state_dict"], new_path)) in an environment you trust.') from None
+    except Exception as err:  # truncated / not a torch file
+        raise CheckpointError(f'cannot read checkpoint {path}: {type(err).__name__}: {err}. '
+                              f'Is the file complete and a torch or safetensors file?') from None
+    return unwrap(ckpt, path)
+
+
+def unwrap(ckpt, path: str = '<checkpoint>') -> StateDict:
+    """Return the tensor dict inside common checkpoint containers."""
+    if isinstance(ckpt, dict):
+        for key in ('state_dict', 'model', 'state_dict_ema', 'model_ema'):
+            if isinstance(ckpt.get(key), dict):
+                return ckpt[key]
+        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            return ckpt
+    raise CheckpointError(f'{path} holds no state dict (found {type(ckpt).__name__} with keys '
+                          f'{list(ckpt)[:5] if isinstance(ckpt, dict) else "-"})')
+
+
+def strip_prefix(state: StateDict, prefix: Optional[str] = None) -> StateDict:
+    """Keep the backbone's keys: those under ``prefix``, else under ``backbone.`` if present."""
+    if prefix is None:
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
+    if prefix and not prefix.endswith('.'):
+        prefix += '.'
+    for wrapper in ('module.', 'model.'):  # DDP / EMA wrappers
+        if prefix == '' and state and all(k.startswith(wrapper) for k in state):
+            prefix = wrapper
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+# ------------------------------------------------------------------------------------ layouts
+def detect_layout(keys) -> str:
+    """Name the layout of backbone keys (prefix already stripped)."""
+    keys = list(keys)
+    has = lambda pat: any(re.match(pat, k) for k in keys)  # noqa: E731
+    if has(r'network\.\d+\.\d+\.') or has(r'patch_embed\.proj\.'):
+        return 'poolformer_v1'
+    if has(r'downsample_layers\.\d+\.'):
+        return 'metaformer_v2'
+    if has(r'stem\.conv\.') or has(r'stages[._]\d+\.blocks\.'):
+        return 'mmmeta' if has(r'norm\d\.') and not has(r'head\.') else 'timm'
+    raise CheckpointError(
+        'unrecognised checkpoint layout: expected official PoolFormer v1 (patch_embed/network.*), '
+        'sail-sg/metaformer v2 (downsample_layers/stages.i.j), timm (stem/stages.i.blocks) or '
+        f'mmmeta keys; first keys are {keys[:6]}')
+
+
+def _v1_key(k: str) -> Optional[str]:
+    """Official/mmpretrain PoolFormer v1 name -> mmmeta name (None: classifier, dropped)."""
+    m = re.match(r'network\.(\d+)\.(\d+)\.(.*)$', k)
+    if m:
+        net, j, rest = int(m.group(1)), m.group(2), m.group(3)
+        rest = re.sub(r'^layer_scale_(\d)$', r'layer_scale\1.scale', rest)
+        return f'stages.{net // 2}.blocks.{j}.{rest}'
+    m = re.match(r'network\.(\d+)\.proj\.(.*)$', k)
+    if m:
+        return f'stages.{(int(m.group(1)) + 1) // 2}.downsample.conv.{m.group(2)}'
+    m = re.match(r'norm(\d)\.(.*)$', k)  # dense-prediction output norms norm0/2/4/6
+    if m:
+        return f'norm{int(m.group(1)) // 2}.{m.group(2)}'
+    if k.startswith('norm.'):  # classifier's norm on the last stage
+        return 'norm3.' + k[len('norm.'):]
+    if k.startswith('patch_embed.proj.'):
+        return 'stem.conv.' + k[len('patch_embed.proj.'):]
+    return None
+
+
+def _v2_key(k: str) -> Optional[str]:
+    """sail-sg/metaformer name -> mmmeta name (None: classifier, dropped)."""
+    m = re.match(r'downsample_layers\.(\d+)\.(pre_norm|post_norm|conv)\.(.*)$', k)
+    if m:
+        i, part, rest = int(m.group(1)), m.group(2), m.group(3)
+        part = 'norm' if part.endswith('norm') else part
+        return f'stem.{part}.{rest}' if i == 0 else f'stages.{i}.downsample.{part}.{rest}'
+    m = re.match(r'stages\.(\d+)\.(\d+)\.(.*)$', k)
+    if m:
+        return f'stages.{m.group(1)}.blocks.{m.group(2)}.{m.group(3)}'
+    return None
+
+
+def _timm_key(k: str) -> Optional[str]:
+    k = re.sub(r'^stages_(\d+)\.', r'stages.\1.', k)
+    return None if k.startswith('head.') else k
+
+
+_RENAMERS = {'poolformer_v1': _v1_key, 'metaformer_v2': _v2_key, 'timm': _timm_key,
+             'mmmeta': lambda k: k}
+
+
+def convert_backbone(state: StateDict) -> Tuple[StateDict, str, List[str]]:
+    """Convert backbone keys of any layout to mmmeta's. Returns (state, layout, dropped keys)."""
+    layout = detect_layout(state)
+    rename = _RENAMERS[layout]
+    out, dropped = {}, []
+    for k, v in state.items():
+        new = rename(k)
+        if new is None:
+            dropped.append(k)
+            continue
+        if v.dim() == 2 and _POINTWISE.search(new):
+            v = v[:, :, None, None]  # nn.Linear -> 1x1 conv
+        out[new] = v
+    return out, layout, dropped
+
+
+# ------------------------------------------------------------------------------------ matching
+def _shape_summary(state: StateDict) -> str:
+    dims = [state[k].shape[0] for k in ('stem.conv.weight',) if k in state]
+    dims += [state[f'stages.{i}.downsample.conv.weight'].shape[0]
+             for i in range(1, 4) if f'stages.{i}.downsample.conv.weight' in state]
+    depths = defaultdict(set)
+    for k in state:
+        m = re.match(r'stages\.(\d+)\.blocks\.(\d+)\.', k)
+        if m:
+            depths[int(m.group(1))].add(int(m.group(2)))
+    d = tuple(len(depths[i]) for i in sorted(depths))
+    from .models.metaformer import ARCHS
+    guess = [n for n, a in ARCHS.items() if tuple(a['depths']) == d and tuple(a['dims']) == tuple(dims)]
+    return f'depths {d}, dims {tuple(dims)}' + (f' (like {", ".join(guess)})' if guess else '')
+
+
+def _group(keys: List[str]) -> str:
+    """Compress a key list into 'prefix.* (n)' groups for a short report."""
+    groups = defaultdict(int)
+    for k in keys:
+        m = re.match(r'(stages\.\d+|norm\d|stem|head|[^.]+)', k)
+        groups[m.group(1) if m else k] += 1
+    return ', '.join(f'{g}.* ({n})' for g, n in sorted(groups.items()))
+
+
+def match_report(model: nn.Module, state: StateDict, source: str) -> Tuple[StateDict, str]:
+    """Check ``state`` against ``model``; raise on shape mismatch, else return a short report."""
+    own = model.state_dict()
+    bad = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
+           if k in own and v.shape != own[k].shape]
+    if bad:
+        k, have, want = bad[0]
+        raise CheckpointError(
+            f'checkpoint {source} does not match the model: {len(bad)} tensors differ in shape, '
+            f'e.g. {k}: checkpoint {have} vs model {want}. The checkpoint has '
+            f'{_shape_summary(state)}; the model has {_shape_summary(own)}. Choose the arch that '
+            f'matches the file (or the file that matches the arch).')
+    used = {k: v for k, v in state.items() if k in own}
+    if not used:
+        raise CheckpointError(f'checkpoint {source} shares no tensor with the model')
+    missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state if k not in own]
+    out_norms = sorted({k.split('.')[0] for k in missing if re.match(r'norm\d\.', k)})
+    other_missing = [k for k in missing if not re.match(r'norm\d\.', k)]
+    lines = [f'loaded {len(used)}/{len(own)} tensors from {source}']
+    if out_norms:
+        lines.append(f'untrained output norms (not in the checkpoint, start from their init and '
+                     f'train with the detector/segmentor): {", ".join(out_norms)}')
+    if other_missing:
+        lines.append(f'missing from the checkpoint: {_group(other_missing)}')
+    if unexpected:
+        lines.append(f'in the checkpoint but not used by this model: {_group(unexpected)}')
+    return used, '\n  '.join(lines)
+
+
+def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
+                    logger: Optional[object] = 'current') -> str:
+    """Load any supported checkpoint into an mmmeta backbone and log one short report."""
+    from mmengine.logging import print_log
+    raw = read_state_dict(path)
+    state = strip_prefix(raw, prefix)
+    if not state:
+        raise CheckpointError(f'no keys under prefix {prefix!r} in {path}')
+    state, layout, dropped = convert_backbone(state)
+    used, report = match_report(model, state, f'{path} [{layout} layout]')
+    model.load_state_dict(used, strict=False)
+    if dropped:
+        report += f'\n  dropped {len(dropped)} {CLASSIFIER_HINT}: {_group(dropped)}'
+    print_log(report, logger=logger)
+    return report
+
+
+def convert_prefixed(state: StateDict, prefix: str) -> None:
+    """In place: convert the keys under ``prefix`` (e.g. ``'backbone.'``) of a full model."""
+    sub = {k[len(prefix):]: k for k in state if k.startswith(prefix)}
+    if not sub:
+        return
+    try:
+        layout = detect_layout(sub)
+    except CheckpointError:
+        return  # not a backbone layout we know; let the normal key report speak
+    if layout == 'mmmeta':
+        return
+    tensors = {s: state.pop(full) for s, full in sub.items()}
+    converted, _, _ = convert_backbone(tensors)
+    state.update({prefix + k: v for k, v in converted.items()})
+
+
+def state_dict_pre_hook(module, state_dict, prefix, *args, **kwargs) -> None:
+    """load_state_dict pre-hook: foreign layouts under this module's prefix are converted."""
+    convert_prefixed(state_dict, prefix)
