@@ -197,6 +197,15 @@ def match_report(model: nn.Module, state: StateDict, source: str) -> Tuple[State
             f'e.g. {k}: checkpoint {have} vs model {want}. The checkpoint has '
             f'{_shape_summary(state)}; the model has {_shape_summary(own)}. Choose the arch that '
             f'matches the file (or the file that matches the arch).')
+    built = {int(k.split('.')[1]) for k in own if k.startswith('stages.')}
+    depth_off = [k for k in set(state) ^ set(own)
+                 if re.match(r'stages\.(\d+)\.blocks\.', k) and int(k.split('.')[1]) in built]
+    if depth_off:
+        raise CheckpointError(
+            f'checkpoint {source} does not match the model: the stages hold different numbers '
+            f'of blocks (e.g. {sorted(depth_off)[0]} is only on one side). The checkpoint has '
+            f'{_shape_summary(state)}; the model has {_shape_summary(own)}. Choose the arch '
+            f'that matches the file.')
     used = {k: v for k, v in state.items() if k in own}
     if not used:
         raise CheckpointError(f'checkpoint {source} shares no tensor with the model')
@@ -251,3 +260,36 @@ def convert_prefixed(state: StateDict, prefix: str) -> None:
 def state_dict_pre_hook(module, state_dict, prefix, *args, **kwargs) -> None:
     """load_state_dict pre-hook: foreign layouts under this module's prefix are converted."""
     convert_prefixed(state_dict, prefix)
+
+
+def convert_file(src: str, dst: str, arch: Optional[str] = None,
+                 full_model: bool = False) -> str:
+    """Write ``src`` (any supported layout) as an mmmeta checkpoint at ``dst``.
+
+    Backbone files become a backbone state dict (classifier dropped). With ``full_model`` the
+    whole mmdet/mmseg state dict is kept and only the keys under ``backbone.`` are converted.
+    With ``arch`` the result is checked against ``MetaFormer(arch)`` first. Returns a report.
+    """
+    raw = read_state_dict(src)
+    if full_model:
+        state = dict(raw)
+        convert_prefixed(state, 'backbone.')
+        layout, report = 'full model', f'converted the backbone keys of {src}'
+    else:
+        state, layout, dropped = convert_backbone(strip_prefix(raw))
+        report = f'{src} [{layout} layout]: {len(state)} tensors'
+        if dropped:
+            report += f'; dropped {len(dropped)} {CLASSIFIER_HINT}: {_group(dropped)}'
+        if arch:
+            from .models.metaformer import MetaFormer
+            _, check = match_report(MetaFormer(arch), state, src)
+            report += '\n  ' + check
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    if dst.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in state.items()}, dst,
+                  metadata={'source': os.path.basename(src), 'layout': layout})
+    else:
+        torch.save({'state_dict': state,
+                    'meta': {'source': os.path.basename(src), 'layout': layout}}, dst)
+    return report + f'\n  wrote {dst}'

@@ -1,0 +1,211 @@
+"""Checkpoint layouts: equality with timm / mmpretrain through our converter, reports, errors."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmmeta import MetaFormer
+from mmmeta.checkpoint import CheckpointError, load_pretrained
+
+timm = pytest.importorskip('timm')  # a test dependency (setup.py extra 'tests')
+ROOT = Path(__file__).resolve().parents[1]
+TIMM_FAMILIES = ['poolformer_s12', 'poolformerv2_s12', 'convformer_s18', 'caformer_s18']
+SIZE = (2, 3, 97, 143)  # not a multiple of 32
+
+
+def randomised_timm(name: str):
+    """A timm model with every parameter random, so a mis-mapped tensor cannot hide."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.05 + (1.0 if p.dim() == 1 else 0.0))
+    return model
+
+
+def timm_features(model, x):
+    with torch.no_grad():
+        return model.forward_intermediates(x, intermediates_only=True)
+
+
+def assert_same(ref, out, tol=1e-5):
+    assert len(ref) == len(out)
+    for a, b in zip(ref, out):
+        assert a.shape == b.shape
+        assert (a - b).abs().max().item() <= tol * max(1.0, a.abs().max().item())
+
+
+def build_loaded(arch, path, **kw):
+    m = MetaFormer(arch, out_norm=False, init_cfg=dict(type='Pretrained', checkpoint=str(path)),
+                   **kw)
+    m.init_weights()
+    return m.eval()
+
+
+@pytest.mark.parametrize('name', TIMM_FAMILIES)
+@pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
+def test_equal_to_timm_through_converter(name, fmt, tmp_path):
+    t = randomised_timm(name)
+    path = tmp_path / f'{name}.{fmt}'
+    if fmt == 'pth':
+        torch.save(t.state_dict(), path)
+    else:
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in t.state_dict().items()}, str(path))
+    x = torch.randn(*SIZE)
+    with torch.no_grad():
+        assert_same(timm_features(t, x), build_loaded(name, path)(x))
+
+
+def to_official_v2(timm_state):
+    """timm -> sail-sg/metaformer names, written from REFERENCE section 7 (not our converter)."""
+    out = {}
+    for k, v in timm_state.items():
+        k2 = (k.replace('stem.conv.', 'downsample_layers.0.conv.')
+               .replace('stem.norm.', 'downsample_layers.0.post_norm.'))
+        k2 = re.sub(r'stages\.(\d)\.downsample\.norm\.', r'downsample_layers.\1.pre_norm.', k2)
+        k2 = re.sub(r'stages\.(\d)\.downsample\.conv\.', r'downsample_layers.\1.conv.', k2)
+        k2 = re.sub(r'stages\.(\d)\.blocks\.(\d+)\.', r'stages.\1.\2.', k2)
+        if re.search(r'(mlp\.fc\d|pwconv\d)\.weight$', k2) and v.dim() == 4:
+            v = v[:, :, 0, 0]  # official v2 is channels-last: nn.Linear
+        out[k2] = v
+    return out
+
+
+@pytest.mark.parametrize('name', ['poolformerv2_s12', 'caformer_s18'])
+def test_official_v2_layout(name, tmp_path):
+    t = randomised_timm(name)
+    path = tmp_path / f'{name}.pth'
+    torch.save(to_official_v2(t.state_dict()), path)
+    x = torch.randn(*SIZE)
+    with torch.no_grad():
+        assert_same(timm_features(t, x), build_loaded(name, path)(x))
+
+
+def official_v1_from_timm(timm_state):
+    """timm poolformer -> official poolformer_*.pth.tar names (REFERENCE section 7)."""
+    out = {}
+    for k, v in timm_state.items():
+        k2 = k.replace('stem.conv.', 'patch_embed.proj.')
+        k2 = re.sub(r'stages\.(\d)\.downsample\.conv\.',
+                    lambda m: f'network.{2 * int(m.group(1)) - 1}.proj.', k2)
+        k2 = re.sub(r'stages\.(\d)\.blocks\.(\d+)\.',
+                    lambda m: f'network.{2 * int(m.group(1))}.{m.group(2)}.', k2)
+        k2 = re.sub(r'layer_scale(\d)\.scale$', r'layer_scale_\1', k2)
+        k2 = k2.replace('head.norm.', 'norm.').replace('head.fc.', 'head.')
+        out[k2] = v
+    return out
+
+
+def test_official_v1_layout_and_report(tmp_path):
+    t = randomised_timm('poolformer_s12')
+    path = tmp_path / 'poolformer_s12.pth.tar'
+    torch.save(official_v1_from_timm(t.state_dict()), path)
+    m = MetaFormer('poolformer_s12')
+    report = load_pretrained(m, str(path), logger='silent')
+    assert 'poolformer_v1' in report
+    assert 'untrained output norms' in report and 'norm0, norm1, norm2' in report
+    assert 'dropped 2' in report and 'head' in report  # classifier fc dropped
+    # the classifier's last-stage GroupNorm becomes norm3
+    assert torch.equal(m.norm3.weight, t.state_dict()['head.norm.weight'])
+    x = torch.randn(*SIZE)
+    with torch.no_grad():
+        assert_same(timm_features(t, x), build_loaded('poolformer_s12', path)(x))
+
+
+def test_report_for_timm_file_names_untrained_norms(tmp_path):
+    path = tmp_path / 'timm.pth'
+    torch.save(randomised_timm('poolformer_s12').state_dict(), path)
+    report = load_pretrained(MetaFormer('poolformer_s12'), str(path), logger='silent')
+    assert 'norm0, norm1, norm2, norm3' in report and 'timm layout' in report
+
+
+def test_depth_mismatch_is_an_error(tmp_path):
+    path = tmp_path / 's24.pth'
+    torch.save(MetaFormer('poolformer_s24').state_dict(), path)
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(MetaFormer('poolformer_s12'), str(path), logger='silent')
+    assert 'poolformer_s24' in str(err.value) and 'poolformer_s12' in str(err.value)
+
+
+def test_width_mismatch_is_an_error(tmp_path):
+    path = tmp_path / 'm36.pth'
+    torch.save({'state_dict': MetaFormer('poolformer_m36').state_dict()}, path)
+    with pytest.raises(CheckpointError, match='differ in shape.*poolformer_m36'):
+        load_pretrained(MetaFormer('poolformer_s36'), str(path), logger='silent')
+
+
+def test_missing_file_message(tmp_path):
+    m = MetaFormer('poolformer_s12',
+                   init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
+    with pytest.raises(FileNotFoundError, match='init_cfg=None'):
+        m.init_weights()
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ('pwned',))
+
+
+def test_pickled_code_is_not_executed(tmp_path, capsys):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': MetaFormer('poolformer_s12').state_dict(), 'x': Evil()}, path)
+    with pytest.raises(CheckpointError, match='pickled'):
+        load_pretrained(MetaFormer('poolformer_s12'), str(path), logger='silent')
+    assert 'pwned' not in capsys.readouterr().out
+
+
+def test_unknown_layout(tmp_path):
+    path = tmp_path / 'resnet.pth'
+    torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7)}, path)
+    with pytest.raises(CheckpointError, match='unrecognised checkpoint layout'):
+        load_pretrained(MetaFormer('poolformer_s12'), str(path), logger='silent')
+
+
+def test_prefix_and_detector_checkpoint(tmp_path):
+    src = MetaFormer('poolformer_s12', out_indices=(1, 2, 3))
+    state = {'backbone.' + k: v for k, v in src.state_dict().items()}
+    state['bbox_head.retina_cls.weight'] = torch.zeros(9, 256, 3, 3)
+    path = tmp_path / 'det.pth'
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    m = MetaFormer('poolformer_s12', out_indices=(1, 2, 3))
+    report = load_pretrained(m, str(path), logger='silent')
+    assert 'mmmeta layout' in report
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(),
+                                                  src.state_dict().values()))
+
+
+def test_load_state_dict_hook_converts_inside_a_parent(tmp_path):
+    """A detector-style parent loading an official-layout backbone converts on the fly."""
+    t = randomised_timm('poolformer_s12')
+    parent = torch.nn.Module()
+    parent.backbone = MetaFormer('poolformer_s12', out_norm=False)
+    parent.head = torch.nn.Linear(2, 2)
+    state = {'backbone.' + k: v for k, v in official_v1_from_timm(t.state_dict()).items()
+             if not k.startswith('head.')}
+    state.pop('backbone.norm.weight'), state.pop('backbone.norm.bias')
+    state.update({'head.' + k: v for k, v in parent.head.state_dict().items()})
+    res = parent.load_state_dict(state, strict=True)
+    assert not res.missing_keys and not res.unexpected_keys
+    x = torch.randn(*SIZE)
+    with torch.no_grad():
+        assert_same(timm_features(t, x), parent.backbone.eval()(x))
+
+
+def test_convert_tool(tmp_path):
+    t = randomised_timm('poolformerv2_s12')
+    src, dst = tmp_path / 'v2.pth', tmp_path / 'out' / 'v2_mmmeta.safetensors'
+    torch.save(to_official_v2(t.state_dict()), src)
+    out = subprocess.run([sys.executable, str(ROOT / 'tools/convert_checkpoint.py'), str(src),
+                          str(dst), '--arch', 'poolformerv2_s12'],
+                         capture_output=True, text=True, check=True).stdout
+    assert 'metaformer_v2 layout' in out and dst.exists()
+    x = torch.randn(*SIZE)
+    with torch.no_grad():
+        assert_same(timm_features(t, x), build_loaded('poolformerv2_s12', dst)(x))
+    bad = subprocess.run([sys.executable, str(ROOT / 'tools/convert_checkpoint.py'), str(src),
+                          str(dst), '--arch', 'poolformerv2_m36'], capture_output=True, text=True)
+    assert bad.returncode != 0 and 'does not match' in bad.stderr and 'Traceback' not in bad.stderr
