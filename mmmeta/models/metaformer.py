@@ -16,7 +16,8 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
 from ..checkpoint import state_dict_pre_hook
-from .layers import CfgType, DropPath, Mlp, build_norm, optional_scale
+from .fast import fused_block, fused_out_norm, stage_is_fusable
+from .layers import CfgType, DropPath, GroupNorm1, Mlp, build_norm, optional_scale
 from .mixers import build_mixer
 
 # ----------------------------------------------------------------------------------------------
@@ -195,6 +196,8 @@ class MetaFormer(BaseModule):
         norm_eval: keep BatchNorm layers in eval mode during training.
         with_cp: activation checkpointing of every block (saves memory when training).
         drop_path_rate: stochastic depth, growing linearly over all blocks.
+        fast: use the fused channels-last path for pooling stages (same results to ~1e-6,
+            see :mod:`mmmeta.models.fast`); ``False`` runs the plain reference modules.
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads any
             supported checkpoint layout (official v1/v2, timm, mmpretrain, mmdet/mmseg).
 
@@ -207,7 +210,8 @@ class MetaFormer(BaseModule):
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  out_norm: Optional[bool] = None, out_norm_cfg: CfgType = None,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 drop_path_rate: float = 0.0, init_cfg: Optional[dict] = None, **arch_overrides):
+                 drop_path_rate: float = 0.0, fast: bool = True, init_cfg: Optional[dict] = None,
+                 **arch_overrides):
         super().__init__(init_cfg=init_cfg)
         if out_norm is not None:
             arch_overrides['out_norm'] = out_norm
@@ -251,6 +255,8 @@ class MetaFormer(BaseModule):
             norm_cfg = out_norm_cfg or dict(cfg['norm_cfg'], bias=True)
             for i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm(norm_cfg, dims[i]))
+        self.fast = fast
+        self._fusable = [stage_is_fusable(s) for s in self.stages]
         self.apply(self._init_default)
         self._freeze_stages()
         # Foreign checkpoint layouts (official v1/v2, timm, mmpretrain) convert while loading,
@@ -316,10 +322,40 @@ class MetaFormer(BaseModule):
         if x.dim() != 4 or x.shape[-1] < 4 or x.shape[-2] < 4:
             raise ValueError(f'MetaFormer expects an (N, C, H, W) image batch with H, W >= 4, '
                              f'got shape {tuple(x.shape)}')
+        if self.fast and any(self._use_fused(i) for i in range(self.num_stages)):
+            return self._forward_fused(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x) if self.out_norm else x)
+        return tuple(outs)
+
+    def _use_fused(self, i: int) -> bool:
+        stage = self.stages[i]
+        if not self._fusable[i] or (stage.with_cp and self.training):
+            return False
+        return not (self.training and any(
+            isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks))
+
+    def _forward_fused(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Fused stages run channels-last; the others run their modules unchanged."""
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            if self._use_fused(i):
+                t = stage.downsample(x).permute(0, 2, 3, 1).contiguous()  # N, H, W, C
+                for blk in stage.blocks:
+                    t = fused_block(blk, t)
+                x = t.permute(0, 3, 1, 2)
+            else:
+                x = stage(x.contiguous())
+                t = None
+            if i in self.out_indices:
+                norm = getattr(self, f'norm{i}', None) if self.out_norm else None
+                if t is not None and isinstance(norm, GroupNorm1):
+                    outs.append(fused_out_norm(norm, t))
+                else:
+                    outs.append((norm(x) if norm is not None else x).contiguous())
         return tuple(outs)
