@@ -65,8 +65,8 @@ fi
 "$PY" -c 'import torch, torchvision' || fail "torch/torchvision do not import together; choose a matching pair with TORCH_SPEC."
 
 # 3. build tools for mmcv ---------------------------------------------------------------------
-"${PIP[@]}" install -q "$(pin setuptools)" wheel ninja numpy packaging \
-  || fail "could not install build tools (setuptools<70, wheel, ninja, numpy)."
+"${PIP[@]}" install -q wheel ninja numpy packaging \
+  || fail "could not install build tools (wheel, ninja, numpy)."
 
 # 4. mmcv with compiled ops, cached per torch/CUDA/Python/platform ----------------------------
 MMCV_VER="$(pin mmcv | cut -d= -f3)"
@@ -83,6 +83,8 @@ if "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '$MMCV_VER'" 2>/
 else
   if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     say "building mmcv $MMCV_VER with compiled ops for $TAG (about 17 minutes on 2 cores; cached afterwards)"
+    # mmcv's setup.py imports pkg_resources; the runtime setuptools pin is restored in step 5.
+    "${PIP[@]}" install -q 'setuptools<70' || fail "could not install setuptools<70 for the mmcv build."
     BUILD="$(mktemp -d)"
     trap 'rm -rf "$BUILD"' EXIT
     "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VER" -d "$BUILD" \
@@ -90,23 +92,34 @@ else
     tar -xzf "$BUILD"/mmcv-"$MMCV_VER".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV_VER"
     # torch >= 2.10 headers need C++20; mmcv's setup.py hard-codes -std=c++17.
-    sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
-    mkdir -p "$WHEEL_DIR"
+    # -fno-new-inheriting-ctors makes every object file emit c10's inherited exception
+    # constructors itself, so the ops never depend on libc10 exporting them.
+    sed -i "s/'-std=c++17'/'-std=c++20', '-fno-new-inheriting-ctors'/g" "$SRC/setup.py"
     ( cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS="${MMCV_JOBS:-$(nproc)}" \
         "${PIP[@]}" wheel -q --no-build-isolation --no-deps --no-cache-dir . -w "$BUILD/out" ) \
       || fail "building mmcv failed (see the compiler output above). It needs gcc/g++ >= 10 and the Python headers (apt-get install build-essential python3-dev)."
-    cp "$BUILD"/out/mmcv-*.whl "$WHEEL_DIR/"
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$BUILD"/out/mmcv-*.whl \
+      || fail "could not install the freshly built mmcv wheel."
+    "$PY" -c 'import mmcv._ext' \
+      || fail "the freshly built mmcv does not import (see above); it was not cached. Report the message with your gcc and torch versions."
+    mkdir -p "$WHEEL_DIR" && cp "$BUILD"/out/mmcv-*.whl "$WHEEL_DIR/"
+  else
+    say "installing cached mmcv wheel from $WHEEL_DIR"
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl \
+      || fail "could not install the cached mmcv wheel; delete $WHEEL_DIR and re-run."
   fi
-  say "installing cached mmcv wheel from $WHEEL_DIR"
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl \
-    || fail "could not install the cached mmcv wheel; delete $WHEEL_DIR and re-run."
+  "$PY" -c 'import mmcv._ext' \
+    || fail "mmcv's compiled ops do not import; delete $WHEEL_DIR and re-run to rebuild them."
 fi
 
 # 5. the rest of the stack, test tools and mmmeta (editable) --------------------------------
 REST="$(mktemp)"
+# torch/torchvision are pinned to what is installed, so pip can never swap them (a conflict
+# elsewhere once made it backtrack to an older torch, which broke the compiled mmcv ops).
 grep -vE '^(torch|torchvision)==' "$CONSTRAINTS" > "$REST"
+"$PY" -c 'import importlib.metadata as m; [print(f"{n}=={m.version(n)}") for n in ("torch", "torchvision")]' >> "$REST"
 say "installing mmengine, mmdet, mmsegmentation, mmpretrain, test tools and mmmeta"
-"${PIP[@]}" install -q -c "$REST" -e "$ROOT[tests]" \
+"${PIP[@]}" install -q -c "$REST" "$(pin setuptools)" -e "$ROOT[tests]" \
   || fail "installing the OpenMMLab packages failed; see pip's message above."
 rm -f "$REST"
 
