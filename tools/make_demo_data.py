@@ -1,0 +1,69 @@
+"""Write the synthetic shapes demo datasets (see mmmeta/demo_data.py).
+
+    python tools/make_demo_data.py coco                 # -> data/demo_coco (mmdet, COCO format)
+    python tools/make_demo_data.py ade                  # -> data/demo_ade  (mmseg, ADE20K layout)
+    python tools/make_demo_data.py all --num-train 40 --num-val 10 --size 256 256 --seed 1
+
+Regeneration is skipped when the output folder already holds the same dataset (use --force).
+"""
+import argparse
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
+
+from mmmeta.demo_data import make_ade_demo, make_coco_demo  # noqa: E402
+
+DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'))
+MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('kind', choices=['coco', 'ade', 'all'], help='which dataset(s) to write')
+    parser.add_argument('--out', help='output folder (default: data/demo_coco, data/demo_ade; '
+                        'with "all": a parent folder holding demo_coco/ and demo_ade/)')
+    parser.add_argument('--num-train', type=int, default=120, help='training images')
+    parser.add_argument('--num-val', type=int, default=30, help='validation images')
+    parser.add_argument('--size', type=int, nargs=2, default=(320, 320), metavar=('H', 'W'),
+                        help='image height and width')
+    parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
+    parser.add_argument('--force', action='store_true', help='regenerate even if up to date')
+    return parser.parse_args(argv)
+
+
+def out_dir(kind: str, requested: str, both: bool) -> str:
+    """--out names the dataset folder, or with 'all' the folder that holds both datasets."""
+    if requested is None:
+        return DEFAULT_OUT[kind]
+    return osp.join(requested, osp.basename(DEFAULT_OUT[kind])) if both else requested
+
+
+def describe(info: dict) -> str:
+    verb = 'wrote' if info['generated'] else 'up to date (use --force to regenerate):'
+    lines = [f"{info['kind']}: {verb} {info['root']}"]
+    for key, value in info.items():
+        if key.endswith(('_dir', '_file')) or key.startswith('num_'):
+            lines.append(f'  {key:20s} {value}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    kinds = ['coco', 'ade'] if args.kind == 'all' else [args.kind]
+    for kind in kinds:
+        try:
+            info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1),
+                                num_train=args.num_train, num_val=args.num_val,
+                                size=tuple(args.size), seed=args.seed, force=args.force)
+        except ValueError as err:
+            raise SystemExit(f'error: {err}')
+        print(describe(info))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
