@@ -92,9 +92,7 @@ else
     tar -xzf "$BUILD"/mmcv-"$MMCV_VER".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV_VER"
     # torch >= 2.10 headers need C++20; mmcv's setup.py hard-codes -std=c++17.
-    # -fno-new-inheriting-ctors makes every object file emit c10's inherited exception
-    # constructors itself, so the ops never depend on libc10 exporting them.
-    sed -i "s/'-std=c++17'/'-std=c++20', '-fno-new-inheriting-ctors'/g" "$SRC/setup.py"
+    sed -i 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
     ( cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS="${MMCV_JOBS:-$(nproc)}" \
         "${PIP[@]}" wheel -q --no-build-isolation --no-deps --no-cache-dir . -w "$BUILD/out" ) \
       || fail "building mmcv failed (see the compiler output above). It needs gcc/g++ >= 10 and the Python headers (apt-get install build-essential python3-dev)."
