@@ -106,6 +106,7 @@ def train_step(lib, bb, dims):
     __import__(f'{lib}.utils', fromlist=['register_all_modules']).register_all_modules(True)
     registry = __import__(f'{lib}.registry', fromlist=['MODELS']).MODELS
     build, batch = LIBS[lib]
+    torch.manual_seed(0)
     model = registry.build(ConfigDict(build(bb, dims)))
     model.train()
     data = model.data_preprocessor(batch(), True)
