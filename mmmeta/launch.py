@@ -247,6 +247,7 @@ def _enable_visualization(cfg: Config, args: argparse.Namespace, lib: str) -> No
     if args.show_dir:
         if lib == 'mmseg':
             cfg.visualizer['save_dir'] = args.show_dir
+            hook['interval'] = 1  # asked for pictures: mmseg's default paints every 50th only
         else:
             hook['test_out_dir'] = args.show_dir
 
