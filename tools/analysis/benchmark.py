@@ -206,15 +206,19 @@ def bench_backbone(arch, cases, device, dtypes, warmup, reps, peak) -> List[dict
     return rows
 
 
-def bench_whole_models(device, warmup, reps) -> List[dict]:
+MODEL_SPECS = [('mmdet', 'configs/retinanet_poolformer_s12_1x_coco.py', (800, 1333)),
+               ('mmseg', 'configs/fpn_poolformer_s12_40k_ade20k.py', (512, 512))]
+
+
+def bench_whole_models(device, warmup, reps, specs=MODEL_SPECS) -> List[dict]:
     """RetinaNet-S12 @800x1333 and Semantic FPN-S12 @512: mmmeta configs vs the same detector /
     segmentor with mmpretrain's PoolFormer backbone (identical weights)."""
+    import mmpretrain.models  # noqa: F401  (registers mmpretrain.PoolFormer)
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     rows = []
-    specs = [('mmdet', 'configs/retinanet_poolformer_s12_1x_coco.py', (800, 1333)),
-             ('mmseg', 'configs/fpn_poolformer_s12_40k_ade20k.py', (512, 512))]
     for scope, cfg_path, (h, w) in specs:
+        __import__(f'{scope}.utils', fromlist=['x']).register_all_modules(False)
         init_default_scope(scope)
         registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
         cfg = Config.fromfile(os.path.join(ROOT, cfg_path))
@@ -223,9 +227,12 @@ def bench_whole_models(device, warmup, reps) -> List[dict]:
         peer_cfg = cfg.model.copy()
         idx = [2 * i for i in ours.backbone.out_indices]
         peer_cfg.backbone = dict(type='mmpretrain.PoolFormer', arch='s12', out_indices=idx)
+        if scope == 'mmseg':  # SyncBN has no CPU kernel; BN computes the same in eval mode
+            for c in (cfg.model.decode_head, peer_cfg.decode_head):
+                c.norm_cfg = dict(type='BN', requires_grad=True)
+            ours = registry.build(cfg.model)
         peer = registry.build(peer_cfg)
-        peer.load_state_dict(ours.state_dict() if False else {}, strict=False)
-        # identical weights: copy the peer's everything into ours (backbone converted on load)
+        # identical weights: the peer's whole state dict into ours (backbone converted on load)
         ours.load_state_dict(peer.state_dict(), strict=True)
         x = torch.randn(1, 3, h, w, device=device)
         res = {}
@@ -265,6 +272,31 @@ def print_row(r: dict) -> None:
           f'{r["max_abs_diff"]:9.1e} {g:>7s} {pk:>6s}', flush=True)
 
 
+def write_markdown(path: str, info: dict, peak: dict, rows: List[dict]) -> None:
+    """A table for the README's performance section, with the machine it was measured on."""
+    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
+                if line.startswith('model name')), info['machine']) \
+        if os.path.exists('/proc/cpuinfo') else info['machine']
+    peaks = ', '.join(f'{k[0]} {k[1].replace("torch.", "")} {v:.1f} GMAC/s'
+                      for k, v in peak.items())
+    lines = [f'Measured with `python tools/analysis/benchmark.py` on {cpu} '
+             f'({info["cpu_count"]} cores, {info["torch_threads"]} torch threads'
+             + (f', {info["gpu"]}' if info['gpu'] else '') + f'), torch {info["torch"]}; '
+             f'dense matmul peak: {peaks}. Ratio = peer time / mmmeta time.', '',
+             '| case | peer | mmmeta ms | peer ms | ratio | mem MiB mmmeta / peer | '
+             'max abs diff | GMAC/s (% of matmul peak) |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        mem = (f'{r["mmmeta_mem_mib"]:.0f} / {r["peer_mem_mib"]:.0f}'
+               if r['mmmeta_mem_mib'] is not None else '-')
+        g = (f'{r["gmac_s"]:.1f} ({r["pct_of_matmul_peak"]:.0f}%)' if r['gmac_s'] else '-')
+        lines.append(f'| {r["mode"]} b{r["batch"]} {r["size"]} {r["device"]} {r["dtype"]} | '
+                     f'{r["peer"]} | {r["mmmeta_ms"]:.1f} | {r["peer_ms"]:.1f} | '
+                     f'{r["speedup"]:.2f}x | {mem} | {r["max_abs_diff"]:.1e} | {g} |')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print(f'wrote {path}')
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -274,6 +306,7 @@ def main() -> None:
     p.add_argument('--reps', type=int, default=None)
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     p.add_argument('--json', default=None, help='write all rows to this file')
+    p.add_argument('--markdown', default=None, help='write a README-ready table to this file')
     p.add_argument('--no-models', action='store_true', help='skip whole-model cases')
     args = p.parse_args()
     if args.threads:
@@ -309,6 +342,8 @@ def main() -> None:
         rows += bench_backbone(args.arch, cases, device, dtypes, warmup, reps, peak)
         if not args.quick and not args.no_models and args.arch == 'poolformer_s12':
             rows += bench_whole_models(device, warmup, max(3, reps // 3))
+    if args.markdown:
+        write_markdown(args.markdown, info, peak, rows)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(info=info, matmul_peak_gmac_s={f'{k[0]} {k[1]}': v
