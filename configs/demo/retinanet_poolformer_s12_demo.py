@@ -15,8 +15,8 @@ data_root = 'data/demo_coco/'
 metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
-img_scale = (256, 256)
-max_iters = 150
+img_scale = (224, 224)
+max_iters = 160
 
 model = dict(
     backbone=dict(init_cfg=None),  # no ImageNet file needed offline
@@ -80,7 +80,7 @@ param_scheduler = [
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.001, weight_decay=0.0001))
+    optimizer=dict(type='AdamW', lr=0.0003, weight_decay=0.0001))
 auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 default_hooks = dict(
