@@ -68,7 +68,14 @@ fi
 "${PIP[@]}" install -q wheel ninja numpy packaging \
   || fail "could not install build tools (wheel, ninja, numpy)."
 
-# 4. mmcv with compiled ops, cached per torch/CUDA/Python/platform ----------------------------
+# 4. pins for everything else: constraints.txt plus the torch/torchvision now installed, so pip
+#    can never swap torch (a conflict once made it backtrack to an older one, which broke the
+#    compiled mmcv ops) ------------------------------------------------------------------------
+REST="$(mktemp)"
+grep -vE '^(torch|torchvision)==' "$CONSTRAINTS" > "$REST"
+"$PY" -c 'import importlib.metadata as m; [print(f"{n}=={m.version(n)}") for n in ("torch", "torchvision")]' >> "$REST"
+
+# 5. mmcv with compiled ops, cached per torch/CUDA/Python/platform ----------------------------
 MMCV_VER="$(pin mmcv | cut -d= -f3)"
 TAG="$("$PY" - <<'PY'
 import platform, sys, torch
@@ -78,12 +85,16 @@ print(f"torch{torch.__version__.replace('+', '_')}-{'cu' + cuda.replace('.', '')
 PY
 )"
 WHEEL_DIR="$CACHE/mmcv-$MMCV_VER/$TAG"
+install_mmcv() {  # the wheel with its runtime deps (opencv, ...), then the wheel itself again
+  "${PIP[@]}" install -q -c "$REST" "$1" && \
+    "${PIP[@]}" install -q --no-deps --force-reinstall "$1"
+}
 if "$PY" -c "import mmcv, mmcv._ext; assert mmcv.__version__ == '$MMCV_VER'" 2>/dev/null; then
   say "mmcv $MMCV_VER with ops already installed"
 else
   if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     say "building mmcv $MMCV_VER with compiled ops for $TAG (about 17 minutes on 2 cores; cached afterwards)"
-    # mmcv's setup.py imports pkg_resources; the runtime setuptools pin is restored in step 5.
+    # mmcv's setup.py imports pkg_resources; the runtime setuptools pin is restored in step 6.
     "${PIP[@]}" install -q 'setuptools<70' || fail "could not install setuptools<70 for the mmcv build."
     BUILD="$(mktemp -d)"
     trap 'rm -rf "$BUILD"' EXIT
@@ -96,32 +107,23 @@ else
     ( cd "$SRC" && MMCV_WITH_OPS=1 MAX_JOBS="${MMCV_JOBS:-$(nproc)}" \
         "${PIP[@]}" wheel -q --no-build-isolation --no-deps --no-cache-dir . -w "$BUILD/out" ) \
       || fail "building mmcv failed (see the compiler output above). It needs gcc/g++ >= 10 and the Python headers (apt-get install build-essential python3-dev)."
-    "${PIP[@]}" install -q --no-deps --force-reinstall "$BUILD"/out/mmcv-*.whl \
-      || fail "could not install the freshly built mmcv wheel."
-    "$PY" -c 'import mmcv._ext' \
-      || fail "the freshly built mmcv does not import (see above); it was not cached. Report the message with your gcc and torch versions."
-    mkdir -p "$WHEEL_DIR" && cp "$BUILD"/out/mmcv-*.whl "$WHEEL_DIR/"
+    mkdir -p "$WHEEL_DIR" && cp "$BUILD"/out/mmcv-*.whl "$WHEEL_DIR/"  # kept even if a later step fails
   else
-    say "installing cached mmcv wheel from $WHEEL_DIR"
-    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl \
-      || fail "could not install the cached mmcv wheel; delete $WHEEL_DIR and re-run."
+    say "installing the cached mmcv wheel from $WHEEL_DIR"
   fi
+  install_mmcv "$(ls "$WHEEL_DIR"/mmcv-*.whl | head -n1)" \
+    || fail "could not install the mmcv wheel from $WHEEL_DIR; delete that folder and re-run."
   "$PY" -c 'import mmcv._ext' \
-    || fail "mmcv's compiled ops do not import; delete $WHEEL_DIR and re-run to rebuild them."
+    || fail "mmcv's compiled ops do not import (see above); delete $WHEEL_DIR and re-run to rebuild them."
 fi
 
-# 5. the rest of the stack, test tools and mmmeta (editable) --------------------------------
-REST="$(mktemp)"
-# torch/torchvision are pinned to what is installed, so pip can never swap them (a conflict
-# elsewhere once made it backtrack to an older torch, which broke the compiled mmcv ops).
-grep -vE '^(torch|torchvision)==' "$CONSTRAINTS" > "$REST"
-"$PY" -c 'import importlib.metadata as m; [print(f"{n}=={m.version(n)}") for n in ("torch", "torchvision")]' >> "$REST"
+# 6. the rest of the stack, test tools and mmmeta (editable) --------------------------------
 say "installing mmengine, mmdet, mmsegmentation, mmpretrain, test tools and mmmeta"
 "${PIP[@]}" install -q -c "$REST" "$(pin setuptools)" -e "$ROOT[tests]" \
   || fail "installing the OpenMMLab packages failed; see pip's message above."
 rm -f "$REST"
 
-# 6. verify -----------------------------------------------------------------------------------
+# 7. verify -----------------------------------------------------------------------------------
 say "verifying imports"
 "$PY" - <<'PY' || fail "the import check failed (see above)."
 import torch
