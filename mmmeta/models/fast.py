@@ -114,13 +114,13 @@ def fused_block(blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def fused_out_norm(norm: GroupNorm1, x: torch.Tensor) -> torch.Tensor:
-    """GroupNorm-1 of a channels-last map, returned as a contiguous NCHW tensor."""
+    """GroupNorm-1 of a channels-last map, returned as an NCHW view (channels-last strides)."""
     if torch.is_grad_enabled():
         z = F.layer_norm(x, x.shape[1:], eps=norm.eps)
     else:
         z = _normalize(x, norm.eps)[0]
     out = z * norm.weight if norm.bias is None else torch.addcmul(norm.bias, z, norm.weight)
-    return out.permute(0, 3, 1, 2).contiguous()
+    return out.permute(0, 3, 1, 2)
 
 
 def stage_is_fusable(stage: nn.Module) -> bool:

@@ -340,8 +340,11 @@ class MetaFormer(BaseModule):
             isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks))
 
     def _forward_fused(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Fused stages run channels-last; the others run their modules unchanged."""
-        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        """Fused stages run channels-last; the others run their modules unchanged.
+
+        Returned maps of fused stages are NCHW views of the channels-last activations (no copy:
+        a copy would stay alive next to the activation during backward)."""
+        x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
             if self._use_fused(i):
@@ -354,8 +357,8 @@ class MetaFormer(BaseModule):
                 t = None
             if i in self.out_indices:
                 norm = getattr(self, f'norm{i}', None) if self.out_norm else None
-                if t is not None and isinstance(norm, GroupNorm1):
+                if t is not None and isinstance(norm, GroupNorm1) and not torch.is_grad_enabled():
                     outs.append(fused_out_norm(norm, t))
                 else:
-                    outs.append((norm(x) if norm is not None else x).contiguous())
+                    outs.append(norm(x) if norm is not None else x)
         return tuple(outs)
