@@ -54,6 +54,7 @@ JPEG_QUALITY = 92
 MIN_SIDE, MAX_SIDE = 32, 4096
 MIN_VISIBLE = 0.6  # a later shape may hide at most 40 % of an earlier one
 MAX_SHAPES = 5
+SHAPE_SIZE = (30 / 320, 130 / 320)  # shape extent range, as fractions of the shorter side
 PLACEMENT_TRIES = 30
 
 PathLike = Union[str, os.PathLike]
@@ -101,11 +102,13 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return img + rng.normal(0, rng.uniform(3, 12), (h, w, 1)).astype(np.float32)
 
 
-def _size_range(h: int, w: int) -> Tuple[float, float]:
-    """Shape extent in px: roughly 30-130 at 320 px, floored so tiny test images stay usable."""
+def _size_range(h: int, w: int,
+                shape_size: Tuple[float, float] = SHAPE_SIZE) -> Tuple[float, float]:
+    """Shape extent in px (30-130 at 320 px by default), floored at 14 px so tiny test images
+    stay usable, and capped at 70 % of the shorter side so a shape always fits."""
     side = min(h, w)
-    lo = max(14.0, 30 * side / 320)
-    hi = min(max(lo + 6, 130 * side / 320), 0.7 * side)
+    lo = max(14.0, shape_size[0] * side)
+    hi = min(max(lo + 6, shape_size[1] * side), 0.7 * side)
     return lo, max(hi, lo)
 
 
@@ -178,9 +181,12 @@ def _paint(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray, color
     canvas[mask] = color * shade[mask][:, None]
 
 
-def render_scene(rng: np.random.Generator, height: int,
-                 width: int) -> Tuple[np.ndarray, np.ndarray, List[int]]:
-    """Render one image.
+def render_scene(rng: np.random.Generator, height: int, width: int,
+                 max_shapes: int = MAX_SHAPES,
+                 shape_size: Tuple[float, float] = SHAPE_SIZE
+                 ) -> Tuple[np.ndarray, np.ndarray, List[int]]:
+    """Render one image with 1 to ``max_shapes`` shapes whose extent is drawn from
+    ``shape_size`` (fractions of the shorter side).
 
     Returns ``(image, owner, labels)``: an RGB uint8 image, an int16 map holding for every
     pixel the index of the shape that is visible there (-1 = background), and the 0-based
@@ -190,8 +196,8 @@ def render_scene(rng: np.random.Generator, height: int,
     owner = np.full((height, width), -1, np.int16)
     labels: List[int] = []
     full_areas: List[int] = []
-    lo, hi = _size_range(height, width)
-    for _ in range(int(rng.integers(1, MAX_SHAPES + 1))):
+    lo, hi = _size_range(height, width, shape_size)
+    for _ in range(int(rng.integers(1, max_shapes + 1))):
         label = int(rng.integers(len(CLASSES)))
         for _try in range(PLACEMENT_TRIES):
             extent = rng.uniform(lo, hi)
@@ -320,8 +326,11 @@ def _write_png(path: Path, label: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def _check_args(num_train: int, num_val: int, size: Sequence[int], seed: int) -> Size:
-    for name, value in (('num_train', num_train), ('num_val', num_val)):
+def _check_args(num_train: int, num_val: int, size: Sequence[int], seed: int,
+                max_shapes: int, shape_size: Sequence[float]) -> Tuple[Size, dict]:
+    """Validate the arguments; returns (height, width) and the scene keywords."""
+    for name, value in (('num_train', num_train), ('num_val', num_val),
+                        ('max_shapes', max_shapes)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f'{name} must be a positive integer, got {value!r}')
     if (isinstance(size, (str, bytes)) or not isinstance(size, Sequence) or len(size) != 2
@@ -331,12 +340,22 @@ def _check_args(num_train: int, num_val: int, size: Sequence[int], seed: int) ->
                          f'{MAX_SIDE}], got {size!r}')
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
-    return int(size[0]), int(size[1])
+    if (isinstance(shape_size, (str, bytes)) or not isinstance(shape_size, Sequence)
+            or len(shape_size) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in shape_size)
+            or not 0 < shape_size[0] <= shape_size[1] <= 0.7):
+        raise ValueError('shape_size must be (min, max) shape extents as fractions of the '
+                         f'shorter image side, 0 < min <= max <= 0.7, got {shape_size!r}')
+    scene = dict(max_shapes=int(max_shapes),
+                 shape_size=(float(shape_size[0]), float(shape_size[1])))
+    return (int(size[0]), int(size[1])), scene
 
 
-def _meta_args(kind: str, num_train: int, num_val: int, size: Size, seed: int) -> dict:
+def _meta_args(kind: str, num_train: int, num_val: int, size: Size, seed: int,
+               scene: dict) -> dict:
     return dict(kind=kind, version=GENERATOR_VERSION, num_train=int(num_train),
-                num_val=int(num_val), size=list(size), seed=int(seed))
+                num_val=int(num_val), size=list(size), seed=int(seed),
+                max_shapes=scene['max_shapes'], shape_size=list(scene['shape_size']))
 
 
 def _read_meta(root: Path, args: dict, files: Sequence[Path]) -> Union[dict, None]:
@@ -362,12 +381,12 @@ def _clear(folder: Path, pattern: str) -> None:
         f.unlink()
 
 
-def _coco_split(root: Path, split: str, num: int, size: Size, seed: int) -> int:
+def _coco_split(root: Path, split: str, num: int, size: Size, seed: int, scene: dict) -> int:
     img_dir = root / split
     _clear(img_dir, '[0-9]' * 6 + '.jpg')
     images, anns = [], []
     for i in range(1, num + 1):
-        image, owner, labels = render_scene(_image_rng(seed, split, i), *size)
+        image, owner, labels = render_scene(_image_rng(seed, split, i), *size, **scene)
         name = f'{i:06d}.jpg'
         _write_jpg(img_dir / name, image)
         images.append(dict(id=i, file_name=name, height=size[0], width=size[1]))
@@ -384,17 +403,20 @@ def _coco_split(root: Path, split: str, num: int, size: Size, seed: int) -> int:
 
 
 def make_coco_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
-                   size: Sequence[int] = (320, 320), seed: int = 0,
-                   force: bool = False) -> Dict[str, object]:
+                   size: Sequence[int] = (320, 320), seed: int = 0, force: bool = False,
+                   max_shapes: int = MAX_SHAPES,
+                   shape_size: Sequence[float] = SHAPE_SIZE) -> Dict[str, object]:
     """Write (or reuse) the COCO-format instance segmentation demo under ``root``.
 
-    ``size`` is (height, width). Returns the paths (for a config's ``data_root``,
-    ``ann_file`` and ``data_prefix``) and the image/instance counts; ``generated`` says
-    whether files were written or an identical dataset was reused.
+    ``size`` is (height, width); each image holds 1 to ``max_shapes`` shapes whose extent
+    (circumscribed circle) is drawn from ``shape_size``, fractions of the shorter side.
+    Returns the paths (for a config's ``data_root``, ``ann_file`` and ``data_prefix``) and
+    the image/instance counts; ``generated`` says whether files were written or an identical
+    dataset was reused.
     """
-    hw = _check_args(num_train, num_val, size, seed)
+    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
     root = Path(root)
-    args = _meta_args('coco', num_train, num_val, hw, seed)
+    args = _meta_args('coco', num_train, num_val, hw, seed, scene)
     counts = dict(train=num_train, val=num_val)
     files = [root / 'annotations' / f'instances_{s}.json' for s in counts]
     files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
@@ -403,7 +425,8 @@ def make_coco_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
     if generated:
         root.mkdir(parents=True, exist_ok=True)
         (root / META_FILE).unlink(missing_ok=True)
-        stats = {f'{s}_instances': _coco_split(root, s, n, hw, seed) for s, n in counts.items()}
+        stats = {f'{s}_instances': _coco_split(root, s, n, hw, seed, scene)
+                 for s, n in counts.items()}
         _write_meta(root, args, stats)
     return dict(kind='coco', root=str(root), generated=generated,
                 train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
@@ -416,30 +439,32 @@ def make_coco_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
 ADE_SPLITS = dict(train=('training', 'ADE_train'), val=('validation', 'ADE_val'))
 
 
-def _ade_split(root: Path, split: str, num: int, size: Size, seed: int) -> None:
+def _ade_split(root: Path, split: str, num: int, size: Size, seed: int, scene: dict) -> None:
     folder, prefix = ADE_SPLITS[split]
     img_dir, ann_dir = root / 'images' / folder, root / 'annotations' / folder
     _clear(img_dir, f'{prefix}_*.jpg')
     _clear(ann_dir, f'{prefix}_*.png')
     for i in range(1, num + 1):
-        image, owner, labels = render_scene(_image_rng(seed, split, i), *size)
+        image, owner, labels = render_scene(_image_rng(seed, split, i), *size, **scene)
         stem = f'{prefix}_{i:08d}'
         _write_jpg(img_dir / f'{stem}.jpg', image)
         _write_png(ann_dir / f'{stem}.png', _ade_label(owner, labels))
 
 
 def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
-                  size: Sequence[int] = (320, 320), seed: int = 0,
-                  force: bool = False) -> Dict[str, object]:
+                  size: Sequence[int] = (320, 320), seed: int = 0, force: bool = False,
+                  max_shapes: int = MAX_SHAPES,
+                  shape_size: Sequence[float] = SHAPE_SIZE) -> Dict[str, object]:
     """Write (or reuse) the ADE20K-layout semantic segmentation demo under ``root``.
 
-    Use with ``reduce_zero_label=True`` and ``metainfo=SEG_METAINFO``. Returns the image and
+    Use with ``reduce_zero_label=True`` and ``metainfo=SEG_METAINFO``; ``size``,
+    ``max_shapes`` and ``shape_size`` as in :func:`make_coco_demo`. Returns the image and
     annotation folders, the counts and ``generated`` (False when an identical dataset was
     reused).
     """
-    hw = _check_args(num_train, num_val, size, seed)
+    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
     root = Path(root)
-    args = _meta_args('ade', num_train, num_val, hw, seed)
+    args = _meta_args('ade', num_train, num_val, hw, seed, scene)
     counts = dict(train=num_train, val=num_val)
     files = []
     for s, n in counts.items():
@@ -452,7 +477,7 @@ def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
         root.mkdir(parents=True, exist_ok=True)
         (root / META_FILE).unlink(missing_ok=True)
         for s, n in counts.items():
-            _ade_split(root, s, n, hw, seed)
+            _ade_split(root, s, n, hw, seed, scene)
         _write_meta(root, args, {})
     return dict(kind='ade', root=str(root), generated=generated,
                 train_img_dir=str(root / 'images' / 'training'),

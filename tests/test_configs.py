@@ -340,7 +340,7 @@ def test_demo_config(name):
     cfg = load(name)
     assert cfg.model.backbone.init_cfg is None  # trains offline, from scratch
     assert cfg.model.backbone.arch == 'poolformer_s12'
-    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.train_dataloader.batch_size in (2, 4)  # one device, a few images
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
     assert cfg.train_cfg.max_iters <= 1000
     assert cfg.train_cfg.val_interval == cfg.train_cfg.max_iters  # one evaluation, at the end

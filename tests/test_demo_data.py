@@ -162,6 +162,21 @@ def test_ade_ignore_band_is_thin(ade_root):
 # --- tiny sizes, arguments, CLI --------------------------------------------------------------
 
 
+def test_scene_arguments(tmp_path):
+    """max_shapes and shape_size shape the scenes, and are part of what makes a dataset."""
+    info = make_coco_demo(tmp_path, num_train=30, num_val=1, size=(160, 160), max_shapes=2,
+                          shape_size=(0.3, 0.5))
+    coco = json.loads(Path(info['train_ann_file']).read_text())
+    per_image = np.bincount([a['image_id'] for a in coco['annotations']])
+    assert per_image.max() == 2
+    sides = np.array([max(a['bbox'][2:]) for a in coco['annotations']])
+    # a shape's box side is at most its extent (0.5 * 160) and, at any rotation, at least
+    # ~0.6 of it unless occluded
+    assert sides.max() <= 0.5 * 160 + 2 and np.median(sides) >= 0.6 * 0.3 * 160
+    assert make_coco_demo(tmp_path, num_train=30, num_val=1, size=(160, 160), max_shapes=3,
+                          shape_size=(0.3, 0.5))['generated']
+
+
 def test_tiny_sizes(tmp_path):
     coco = make_coco_demo(tmp_path / 'coco', **TINY)
     assert coco['num_train_instances'] > 0 and coco['num_val_instances'] > 0
@@ -177,6 +192,8 @@ def test_tiny_sizes(tmp_path):
     dict(num_train=0), dict(num_train=-2), dict(num_train=1.5), dict(num_train=True),
     dict(num_val=0), dict(size=(10, 10)), dict(size=(96, )), dict(size='96x96'),
     dict(size=(96.0, 128)), dict(size=(96, 10000)), dict(seed=-1), dict(seed='0'),
+    dict(max_shapes=0), dict(max_shapes=2.0), dict(shape_size=(0.5, 0.2)),
+    dict(shape_size=(0, 0.2)), dict(shape_size=(0.2, 0.9)), dict(shape_size=0.3),
 ])
 @pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo])
 def test_bad_arguments(tmp_path, make, kwargs):

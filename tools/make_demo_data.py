@@ -14,7 +14,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
 
-from mmmeta.demo_data import make_ade_demo, make_coco_demo  # noqa: E402
+from mmmeta.demo_data import (MAX_SHAPES, SHAPE_SIZE, make_ade_demo,  # noqa: E402
+                              make_coco_demo)
 
 DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'))
 MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo)
@@ -31,6 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, nargs=2, default=(320, 320), metavar=('H', 'W'),
                         help='image height and width')
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
+    parser.add_argument('--max-shapes', type=int, default=MAX_SHAPES,
+                        help='each image holds 1 to this many shapes')
+    parser.add_argument('--shape-size', type=float, nargs=2, default=SHAPE_SIZE,
+                        metavar=('MIN', 'MAX'),
+                        help='shape extent range, as fractions of the shorter image side')
     parser.add_argument('--force', action='store_true', help='regenerate even if up to date')
     return parser.parse_args(argv)
 
@@ -58,7 +64,9 @@ def main(argv=None) -> int:
         try:
             info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1),
                                 num_train=args.num_train, num_val=args.num_val,
-                                size=tuple(args.size), seed=args.seed, force=args.force)
+                                size=tuple(args.size), seed=args.seed, force=args.force,
+                                max_shapes=args.max_shapes,
+                                shape_size=tuple(args.shape_size))
         except ValueError as err:
             raise SystemExit(f'error: {err}')
         print(describe(info))

@@ -1,14 +1,16 @@
 # Mask R-CNN + PoolFormer-S12 on the synthetic shapes dataset of tools/make_demo_data.py:
-# trains from scratch in a few minutes on a laptop CPU, then evaluates (COCO box and mask AP).
+# trains from scratch on a CPU, then evaluates once (COCO box and mask AP).
 #
 #   python tools/make_demo_data.py coco
 #   python tools/train.py configs/demo/mask_rcnn_poolformer_s12_demo.py
 #
 # Same model and recipe as ../mask_rcnn_poolformer_s12_1x_coco.py except: the demo data
-# (4 classes, 320x320 images), no ImageNet weights (random init, so a higher lr and a
-# short warm-up), batch 4 on one device, and a short iteration-based schedule with a single
-# evaluation at the end. The numbers it reaches say that the pipeline works, nothing about
-# PoolFormer.
+# (4 classes, 320x320 images resized to 224x224), no ImageNet weights (random init, so a
+# higher lr), batch 2 on one device, and a short iteration-based schedule (120 iterations,
+# lr x0.1 at 75% and 90%) with a single evaluation at the end.
+# Measured on 2 idle CPU cores: ~3.7 s per iteration (the RoI heads cost per image, whatever
+# the image size), ~8 minutes in all. The AP it reaches (~0) shows that the pipeline works,
+# nothing about PoolFormer.
 _base_ = '../mask_rcnn_poolformer_s12_1x_coco.py'
 
 data_root = 'data/demo_coco/'
@@ -16,7 +18,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (224, 224)
-max_iters = 100
+max_iters = 120
 
 model = dict(
     backbone=dict(init_cfg=None),  # no ImageNet file needed offline
@@ -40,7 +42,7 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=4,
+    batch_size=2,
     num_workers=2,
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -62,7 +64,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-# schedule: max_iters iterations of batch 4, evaluated once at the end
+# schedule: max_iters iterations of batch 2, evaluated once at the end
 train_cfg = dict(
     _delete_=True,
     type='IterBasedTrainLoop',
@@ -82,7 +84,7 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.0003, weight_decay=0.0001))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
+auto_scale_lr = dict(enable=False, base_batch_size=2)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

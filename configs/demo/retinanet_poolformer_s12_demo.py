@@ -1,14 +1,17 @@
 # RetinaNet + PoolFormer-S12 on the synthetic shapes dataset of tools/make_demo_data.py:
-# trains from scratch in a few minutes on a laptop CPU, then evaluates (COCO box AP).
+# trains from scratch on a CPU, then evaluates once (COCO box AP).
 #
 #   python tools/make_demo_data.py coco
 #   python tools/train.py configs/demo/retinanet_poolformer_s12_demo.py
 #
 # Same model and recipe as ../retinanet_poolformer_s12_1x_coco.py except: the demo data
-# (4 classes, 320x320 images), no ImageNet weights (random init, so a higher lr and a
-# short warm-up), batch 4 on one device, and a short iteration-based schedule with a single
-# evaluation at the end. The numbers it reaches say that the pipeline works, nothing about
-# PoolFormer.
+# (4 classes, 320x320 images resized to 224x224), no ImageNet weights (random init, so a
+# higher lr: 3e-4 for batch 4; 1e-3 diverged in the warm-up), batch 4 on one device, and a
+# short iteration-based schedule (300 iterations, 10 epochs of the 120 training images,
+# lr x0.1 at 75% and 90%) with a single evaluation at the end.
+# Measured on 2 idle CPU cores: ~1.5 s per iteration, ~8 minutes in all. A detector trained
+# from scratch for 300 iterations barely starts to localise (box AP ~0.01, AP50 ~0.05): the
+# run shows that the pipeline works, it says nothing about PoolFormer.
 _base_ = '../retinanet_poolformer_s12_1x_coco.py'
 
 data_root = 'data/demo_coco/'
@@ -16,7 +19,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (224, 224)
-max_iters = 160
+max_iters = 300
 
 model = dict(
     backbone=dict(init_cfg=None),  # no ImageNet file needed offline
