@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'CLASSES', 'PALETTE', 'METAINFO', 'SEG_CLASSES', 'SEG_PALETTE', 'SEG_METAINFO',
+    'CLASSES', 'PALETTE', 'METAINFO', 'SEG_CLASSES', 'SEG_PALETTE', 'SEG_METAINFO', 'DEMO_PRESETS',
     'make_coco_demo', 'make_ade_demo', 'render_scene'
 ]
 
@@ -56,6 +56,15 @@ MIN_VISIBLE = 0.6  # a later shape may hide at most 40 % of an earlier one
 MAX_SHAPES = 5
 SHAPE_SIZE = (30 / 320, 130 / 320)  # shape extent range, as fractions of the shorter side
 PLACEMENT_TRIES = 30
+
+# The datasets the demo configs (configs/demo/) expect; tools/make_demo_data.py and
+# tools/demo.py write these. Detection: small images with 1-3 fairly large shapes, so that a
+# detector trained from scratch on 2 CPU cores sees many images in a few minutes.
+DEMO_PRESETS = dict(
+    coco=dict(num_train=1000, num_val=50, size=(160, 160), max_shapes=3,
+              shape_size=(0.25, 0.6)),
+    ade=dict(num_train=120, num_val=30, size=(320, 320), max_shapes=MAX_SHAPES,
+             shape_size=SHAPE_SIZE))
 
 PathLike = Union[str, os.PathLike]
 Size = Tuple[int, int]

@@ -376,6 +376,39 @@ def test_demo_config(name):
         assert tuple(crop.crop_size) == tuple(cfg.model.data_preprocessor.size) == (256, 256)
 
 
+@pytest.mark.parametrize('name', DEMOS)
+def test_demo_layer_scales_get_their_lr(name):
+    """From random init the demos give the layer scales (1e-5 at init) a larger lr. A key
+    that matched no parameter would silently do nothing: check the built optimizer."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = load(name)
+    init_default_scope(cfg.default_scope)
+    model = build(name)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base = cfg.optim_wrapper.optimizer.lr
+    mult = cfg.optim_wrapper.paramwise_cfg.custom_keys['layer_scale']['lr_mult']
+    assert mult > 1
+    scales = {id(p) for n, p in model.named_parameters() if 'layer_scale' in n}
+    assert len(scales) == 2 * sum(MetaFormer.arch_zoo['poolformer_s12']['depths'])
+    lrs = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert sorted(lrs[i] for i in scales) == pytest.approx([base * mult] * len(scales))
+    others = [lr for i, lr in lrs.items() if i not in scales]
+    assert len(others) > len(scales) and others == pytest.approx([base] * len(others))
+
+
+def test_detection_demo_configs_match_the_generated_data():
+    """The detection demos train and test at the size tools/make_demo_data.py writes."""
+    from mmmeta.demo_data import DEMO_PRESETS
+    h, w = DEMO_PRESETS['coco']['size']
+    for name in DEMOS:
+        cfg = load(name)
+        if cfg.default_scope != 'mmdet':
+            continue
+        for pipeline in (cfg.train_dataloader.dataset.pipeline,
+                         cfg.test_dataloader.dataset.pipeline):
+            assert tuple(by_type(pipeline, 'Resize')[0].scale) == (w, h), name
+
+
 def base_of(name: str) -> str:
     return {'retinanet': 'retinanet_poolformer_s12_1x_coco.py',
             'mask_rcnn': 'mask_rcnn_poolformer_s12_1x_coco.py',

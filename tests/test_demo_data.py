@@ -202,6 +202,20 @@ def test_bad_arguments(tmp_path, make, kwargs):
     assert not any(tmp_path.iterdir())  # checked before anything is written
 
 
+def test_cli_defaults_are_the_demo_presets(tmp_path):
+    """Unset options come from DEMO_PRESETS (what configs/demo/ expect), per dataset kind."""
+    cmd = [sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'all', '--out',
+           str(tmp_path), '--num-train', '2', '--num-val', '1']
+    subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=True)
+    for kind, image in (('coco', 'demo_coco/val/000001.jpg'),
+                        ('ade', 'demo_ade/images/validation/ADE_val_00000001.jpg')):
+        preset = demo_data.DEMO_PRESETS[kind]
+        assert cv2.imread(str(tmp_path / image)).shape[:2] == preset['size']
+        meta = json.loads((tmp_path / f'demo_{kind}' / demo_data.META_FILE).read_text())
+        assert meta['args']['max_shapes'] == preset['max_shapes']
+        assert meta['args']['shape_size'] == list(preset['shape_size'])
+
+
 def test_cli(tmp_path):
     cmd = [sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'all', '--out',
            str(tmp_path), '--num-train', '2', '--num-val', '1', '--size', '64', '80']

@@ -59,8 +59,8 @@ def main() -> None:
     work_dir = args.work_dir or os.path.join('work_dirs', name)
     start = time.time()
 
-    from mmmeta.demo_data import make_coco_demo
-    info = make_coco_demo(os.path.join(ROOT, args.data))
+    from mmmeta.demo_data import DEMO_PRESETS, make_coco_demo
+    info = make_coco_demo(os.path.join(ROOT, args.data), **DEMO_PRESETS['coco'])
     print(f'demo data: {info}')
     py = sys.executable
     run([py, 'tools/train.py', args.config, '--work-dir', work_dir])

@@ -14,8 +14,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
 
-from mmmeta.demo_data import (MAX_SHAPES, SHAPE_SIZE, make_ade_demo,  # noqa: E402
-                              make_coco_demo)
+from mmmeta.demo_data import DEMO_PRESETS, make_ade_demo, make_coco_demo  # noqa: E402
 
 DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'))
 MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo)
@@ -27,15 +26,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('kind', choices=['coco', 'ade', 'all'], help='which dataset(s) to write')
     parser.add_argument('--out', help='output folder (default: data/demo_coco, data/demo_ade; '
                         'with "all": a parent folder holding demo_coco/ and demo_ade/)')
-    parser.add_argument('--num-train', type=int, default=120, help='training images')
-    parser.add_argument('--num-val', type=int, default=30, help='validation images')
-    parser.add_argument('--size', type=int, nargs=2, default=(320, 320), metavar=('H', 'W'),
+    preset = ', '.join(f'{k}: {v}' for k, v in DEMO_PRESETS.items())
+    parser.epilog = f'Defaults (what the demo configs expect): {preset}'
+    parser.add_argument('--num-train', type=int, help='training images')
+    parser.add_argument('--num-val', type=int, help='validation images')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
                         help='image height and width')
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
-    parser.add_argument('--max-shapes', type=int, default=MAX_SHAPES,
-                        help='each image holds 1 to this many shapes')
-    parser.add_argument('--shape-size', type=float, nargs=2, default=SHAPE_SIZE,
-                        metavar=('MIN', 'MAX'),
+    parser.add_argument('--max-shapes', type=int, help='each image holds 1 to this many shapes')
+    parser.add_argument('--shape-size', type=float, nargs=2, metavar=('MIN', 'MAX'),
                         help='shape extent range, as fractions of the shorter image side')
     parser.add_argument('--force', action='store_true', help='regenerate even if up to date')
     return parser.parse_args(argv)
@@ -46,6 +45,16 @@ def out_dir(kind: str, requested: str, both: bool) -> str:
     if requested is None:
         return DEFAULT_OUT[kind]
     return osp.join(requested, osp.basename(DEFAULT_OUT[kind])) if both else requested
+
+
+def dataset_args(kind: str, args: argparse.Namespace) -> dict:
+    """The kind's demo preset, with what the command line gives instead."""
+    given = dict(num_train=args.num_train, num_val=args.num_val, size=args.size,
+                 max_shapes=args.max_shapes, shape_size=args.shape_size)
+    out = dict(DEMO_PRESETS[kind])
+    out.update({k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
+                if v is not None})
+    return out
 
 
 def describe(info: dict) -> str:
@@ -62,11 +71,8 @@ def main(argv=None) -> int:
     kinds = ['coco', 'ade'] if args.kind == 'all' else [args.kind]
     for kind in kinds:
         try:
-            info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1),
-                                num_train=args.num_train, num_val=args.num_val,
-                                size=tuple(args.size), seed=args.seed, force=args.force,
-                                max_shapes=args.max_shapes,
-                                shape_size=tuple(args.shape_size))
+            info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1), seed=args.seed,
+                                force=args.force, **dataset_args(kind, args))
         except ValueError as err:
             raise SystemExit(f'error: {err}')
         print(describe(info))
