@@ -131,8 +131,9 @@ def build_test_parser() -> argparse.ArgumentParser:
                         'the predicted masks, for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir',
-                        help='directory where painted images will be saved. If specified, it '
-                        'will be automatically saved to the work_dir/timestamp/show_dir')
+                        help='directory where painted images will be saved: mmdet and '
+                        'mmpretrain put it under work_dir/<timestamp>/, mmseg uses the path '
+                        'as given (images in SHOW_DIR/vis_data/vis_image/), as upstream')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
     _add_common_args(parser)
