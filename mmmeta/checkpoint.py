@@ -263,12 +263,14 @@ def state_dict_pre_hook(module, state_dict, prefix, *args, **kwargs) -> None:
 
 
 def convert_file(src: str, dst: str, arch: Optional[str] = None,
-                 full_model: bool = False) -> str:
+                 full_model: bool = False, half: bool = False) -> str:
     """Write ``src`` (any supported layout) as an mmmeta checkpoint at ``dst``.
 
     Backbone files become a backbone state dict (classifier dropped). With ``full_model`` the
     whole mmdet/mmseg state dict is kept and only the keys under ``backbone.`` are converted.
-    With ``arch`` the result is checked against ``MetaFormer(arch)`` first. Returns a report.
+    With ``arch`` the result is checked against ``MetaFormer(arch)`` first. ``half`` stores
+    floating-point tensors as float16 (half the size; loading casts them back to the model's
+    dtype). Returns a report.
     """
     raw = read_state_dict(src)
     if full_model:
@@ -284,6 +286,9 @@ def convert_file(src: str, dst: str, arch: Optional[str] = None,
             from .models.metaformer import MetaFormer
             _, check = match_report(MetaFormer(arch), state, src)
             report += '\n  ' + check
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        report += '\n  stored as float16'
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     if dst.endswith('.safetensors'):
         from safetensors.torch import save_file

@@ -12,6 +12,13 @@ Two layouts are written from the same images:
       root/train/000001.jpg ...           root/annotations/instances_train.json
       root/val/000001.jpg ...             root/annotations/instances_val.json
 
+* :func:`make_cls_demo`: one shape per image, labelled with its class (mmpretrain
+  ``CustomDataset``, the ImageNet layout of annotation lists): the demo's stand-in for ImageNet,
+  on which ``configs/demo/cls_poolformer_s12_demo.py`` pretrains the detection demo's backbone::
+
+      root/train/000001.jpg ...           root/meta/train.txt  ("000001.jpg 2" per line)
+      root/val/000001.jpg ...             root/meta/val.txt
+
 * :func:`make_ade_demo`: ADE20K-style semantic segmentation (mmseg, ``reduce_zero_label=True``)::
 
       root/images/training/ADE_train_00000001.jpg   root/annotations/training/ADE_train_00000001.png
@@ -37,7 +44,7 @@ import numpy as np
 
 __all__ = [
     'CLASSES', 'PALETTE', 'METAINFO', 'SEG_CLASSES', 'SEG_PALETTE', 'SEG_METAINFO', 'DEMO_PRESETS',
-    'make_coco_demo', 'make_ade_demo', 'render_scene'
+    'make_coco_demo', 'make_ade_demo', 'make_cls_demo', 'render_scene'
 ]
 
 CLASSES = ('circle', 'square', 'triangle', 'star')
@@ -61,8 +68,10 @@ PLACEMENT_TRIES = 30
 # tools/demo.py write these. Detection: small images with 1-3 fairly large shapes, so that a
 # detector trained from scratch on 2 CPU cores sees many images in a few minutes.
 DEMO_PRESETS = dict(
-    coco=dict(num_train=1000, num_val=50, size=(160, 160), max_shapes=3,
-              shape_size=(0.25, 0.6)),
+    coco=dict(num_train=1000, num_val=50, size=(128, 128), max_shapes=3,
+              shape_size=(0.25, 0.5)),
+    cls=dict(num_train=20000, num_val=1000, size=(64, 64), max_shapes=1,
+             shape_size=(0.35, 0.7)),
     ade=dict(num_train=120, num_val=30, size=(320, 320), max_shapes=MAX_SHAPES,
              shape_size=SHAPE_SIZE))
 
@@ -493,4 +502,53 @@ def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
                 val_img_dir=str(root / 'images' / 'validation'),
                 train_ann_dir=str(root / 'annotations' / 'training'),
                 val_ann_dir=str(root / 'annotations' / 'validation'),
+                num_train=num_train, num_val=num_val)
+
+
+def _cls_split(root: Path, split: str, num: int, size: Size, seed: int, scene: dict) -> None:
+    img_dir = root / split
+    _clear(img_dir, '[0-9]' * 6 + '.jpg')
+    lines = []
+    for i in range(1, num + 1):
+        rng = _image_rng(seed, split, i)
+        labels: List[int] = []
+        while not labels:  # a shape too small to rasterise is drawn again (same stream)
+            image, owner, labels = render_scene(rng, *size, **scene)
+        name = f'{i:06d}.jpg'
+        _write_jpg(img_dir / name, image)
+        # the label of the shape that shows most (scenes with max_shapes > 1)
+        counts = np.bincount(owner[owner >= 0].ravel(), minlength=len(labels))
+        lines.append(f'{name} {labels[int(counts.argmax())]}')
+    (root / 'meta').mkdir(parents=True, exist_ok=True)
+    (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+
+
+def make_cls_demo(root: PathLike, num_train: int = 2000, num_val: int = 200,
+                  size: Sequence[int] = (64, 64), seed: int = 0, force: bool = False,
+                  max_shapes: int = 1,
+                  shape_size: Sequence[float] = (0.35, 0.7)) -> Dict[str, object]:
+    """Write (or reuse) the image classification demo under ``root``: shapes classification,
+    the stand-in for ImageNet on which the demos pretrain a backbone.
+
+    Same scenes as :func:`make_coco_demo` (one shape by default); an image's label is the
+    class of its most visible shape. Layout of mmpretrain's ImageNet: ``train/``, ``val/`` and
+    the annotation lists ``meta/{train,val}.txt`` (``file label``, labels index
+    :data:`CLASSES`).
+    """
+    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
+    root = Path(root)
+    args = _meta_args('cls', num_train, num_val, hw, seed, scene)
+    counts = dict(train=num_train, val=num_val)
+    files = [root / 'meta' / f'{s}.txt' for s in counts]
+    files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
+    generated = (None if force else _read_meta(root, args, files)) is None
+    if generated:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / META_FILE).unlink(missing_ok=True)
+        for s, n in counts.items():
+            _cls_split(root, s, n, hw, seed, scene)
+        _write_meta(root, args, {})
+    return dict(kind='cls', root=str(root), generated=generated,
+                train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
+                train_ann_file=str(files[0]), val_ann_file=str(files[1]),
                 num_train=num_train, num_val=num_val)

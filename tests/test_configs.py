@@ -125,7 +125,8 @@ def test_inventory():
     expected |= {f'fpn_poolformer_{s}_40k_ade20k.py' for s in V1_SIZES}
     expected |= {f'fpn_{a}_40k_ade20k.py' for a in V2_ARCHS}
     expected |= {'retinanet_poolformer_s12_amp_1x_coco.py'}
-    expected |= {f'demo/{d}_poolformer_s12_demo.py' for d in ('retinanet', 'mask_rcnn', 'fpn')}
+    expected |= {f'demo/{d}_poolformer_s12_demo.py'
+                 for d in ('retinanet', 'mask_rcnn', 'fpn', 'cls')}
     assert expected <= set(CONFIGS), sorted(expected - set(CONFIGS))
 
 
@@ -335,23 +336,38 @@ def test_semantic_fpn_recipe(name):
 DEMOS = [n for n in CONFIGS if is_demo(n)]
 
 
+DEMO_BACKBONE = 'checkpoints/demo/poolformer_s12_shapes.safetensors'
+# demos that start from the shipped demo backbone; the others train from random init
+PRETRAINED_DEMOS = ('demo/retinanet_poolformer_s12_demo.py', 'demo/mask_rcnn_poolformer_s12_demo.py')
+
+
 @pytest.mark.parametrize('name', DEMOS)
 def test_demo_config(name):
     cfg = load(name)
-    assert cfg.model.backbone.init_cfg is None  # trains offline, from scratch
+    if name in PRETRAINED_DEMOS:  # the demo's stand-in for the ImageNet file
+        assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=DEMO_BACKBONE)
+    else:
+        assert cfg.model.backbone.init_cfg is None  # trains offline, from scratch
     assert cfg.model.backbone.arch == 'poolformer_s12'
-    assert cfg.train_dataloader.batch_size in (2, 4)  # one device, a few images
+    assert cfg.train_dataloader.batch_size in ((64, ) if kind(name) == 'cls' else (2, 4))
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
-    assert cfg.train_cfg.max_iters <= 1000
+    assert cfg.train_cfg.max_iters <= 3000
     assert cfg.train_cfg.val_interval == cfg.train_cfg.max_iters  # one evaluation, at the end
     assert cfg.default_hooks.checkpoint.interval == cfg.train_cfg.max_iters
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    # from scratch: a higher lr than the fine-tuning recipe it derives from
-    assert cfg.optim_wrapper.optimizer.lr > load(base_of(name)).optim_wrapper.optimizer.lr
+    if kind(name) != 'cls':
+        # a short schedule: a higher lr than the 12-epoch / 40k recipe it derives from
+        assert cfg.optim_wrapper.optimizer.lr > load(base_of(name)).optim_wrapper.optimizer.lr
     for sched in cfg.param_scheduler:
         assert sched.get('end', 0) <= cfg.train_cfg.max_iters and sched.by_epoch is False
-    if cfg.default_scope == 'mmdet':
+    if cfg.default_scope == 'mmpretrain':
+        assert cfg.train_dataloader.dataset.data_root == 'data/demo_cls'
+        assert cfg.model.head.num_classes == cfg.model.data_preprocessor.num_classes == 4
+        assert tuple(cfg.train_dataloader.dataset.metainfo['classes']) == (
+            'circle', 'square', 'triangle', 'star')
+        assert cfg.model.train_cfg is None  # no Mixup/CutMix on one-shape images
+    elif cfg.default_scope == 'mmdet':
         classes = ('circle', 'square', 'triangle', 'star')
         assert cfg.auto_scale_lr.enable is False
         for dl in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
@@ -376,7 +392,30 @@ def test_demo_config(name):
         assert tuple(crop.crop_size) == tuple(cfg.model.data_preprocessor.size) == (256, 256)
 
 
-@pytest.mark.parametrize('name', DEMOS)
+def test_demo_backbone_file_loads_into_the_demo_models():
+    """The shipped demo backbone (made by tools/demo.py --pretrain) is a complete PoolFormer-S12
+    trunk in mmmeta's layout: it loads with nothing missing but the per-output norms that
+    classification pretraining leaves untrained, and it is not a random init."""
+    from mmmeta.checkpoint import load_pretrained, read_state_dict
+    path = ROOT / DEMO_BACKBONE
+    assert path.is_file(), f'{DEMO_BACKBONE} is missing: run python tools/demo.py --pretrain'
+    state = read_state_dict(str(path))
+    assert all(v.dtype == torch.float16 for v in state.values())
+    model = MetaFormer('poolformer_s12', out_indices=(1, 2, 3))
+    report = load_pretrained(model, str(path), logger='silent')
+    assert 'untrained output norms' in report and 'not used' not in report, report
+    trunk = {k for k in model.state_dict() if not k.startswith('norm')}
+    assert trunk <= set(state), sorted(trunk - set(state))[:5]
+    for k in trunk:
+        assert torch.equal(model.state_dict()[k], state[k].float()), k
+    scales = torch.cat([state[k].float().flatten() for k in state if 'layer_scale' in k])
+    assert scales.abs().mean() > 1e-3  # trained: the init is 1e-5 everywhere
+    for name in PRETRAINED_DEMOS:
+        assert load(name).model.backbone.init_cfg.checkpoint == DEMO_BACKBONE
+
+
+@pytest.mark.parametrize('name', [n for n in DEMOS if n not in PRETRAINED_DEMOS
+                                  and kind(n) != 'cls'])
 def test_demo_layer_scales_get_their_lr(name):
     """From random init the demos give the layer scales (1e-5 at init) a larger lr. A key
     that matched no parameter would silently do nothing: check the built optimizer."""
@@ -447,6 +486,7 @@ def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo_data')
     demo_data.make_coco_demo(root / 'demo_coco', num_train=4, num_val=2, size=(96, 128))
     demo_data.make_ade_demo(root / 'demo_ade', num_train=4, num_val=2, size=(96, 128))
+    demo_data.make_cls_demo(root / 'demo_cls', num_train=4, num_val=2, size=(64, 64))
     return root
 
 
@@ -460,6 +500,9 @@ def test_demo_config_reads_demo_data(name, demo_root):
     if cfg.default_scope == 'mmdet':
         from mmdet.registry import DATASETS
         sub = 'demo_coco/'
+    elif cfg.default_scope == 'mmpretrain':
+        from mmpretrain.registry import DATASETS
+        sub = 'demo_cls'
     else:
         from mmseg.registry import DATASETS
         sub = 'demo_ade'
@@ -478,6 +521,8 @@ def test_demo_config_reads_demo_data(name, demo_root):
         if cfg.default_scope == 'mmdet':
             labels = ds.gt_instances.labels
             assert ((labels >= 0) & (labels < num_classes)).all()
+        elif cfg.default_scope == 'mmpretrain':
+            assert 0 <= int(ds.gt_label) < num_classes
         else:
             values = set(ds.gt_sem_seg.data.unique().tolist())
             assert values <= set(range(num_classes)) | {255}, values

@@ -12,7 +12,7 @@ cv2 = pytest.importorskip('cv2')
 
 from mmmeta import demo_data  # noqa: E402
 from mmmeta.demo_data import (CLASSES, SEG_CLASSES, SEG_PALETTE, make_ade_demo,  # noqa: E402
-                              make_coco_demo)
+                              make_cls_demo, make_coco_demo)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(num_train=4, num_val=2, size=(96, 128))
@@ -40,7 +40,7 @@ def ade_root(tmp_path_factory) -> Path:
 # --- determinism and caching -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo])
+@pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo, make_cls_demo])
 def test_same_seed_same_bytes_other_seed_differs(tmp_path, make):
     make(tmp_path / 'a', seed=3, **TINY)
     make(tmp_path / 'b', seed=3, **TINY)
@@ -195,7 +195,7 @@ def test_tiny_sizes(tmp_path):
     dict(max_shapes=0), dict(max_shapes=2.0), dict(shape_size=(0.5, 0.2)),
     dict(shape_size=(0, 0.2)), dict(shape_size=(0.2, 0.9)), dict(shape_size=0.3),
 ])
-@pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo])
+@pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo, make_cls_demo])
 def test_bad_arguments(tmp_path, make, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make(tmp_path, **kwargs)
@@ -208,7 +208,8 @@ def test_cli_defaults_are_the_demo_presets(tmp_path):
            str(tmp_path), '--num-train', '2', '--num-val', '1']
     subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=True)
     for kind, image in (('coco', 'demo_coco/val/000001.jpg'),
-                        ('ade', 'demo_ade/images/validation/ADE_val_00000001.jpg')):
+                        ('ade', 'demo_ade/images/validation/ADE_val_00000001.jpg'),
+                        ('cls', 'demo_cls/val/000001.jpg')):
         preset = demo_data.DEMO_PRESETS[kind]
         assert cv2.imread(str(tmp_path / image)).shape[:2] == preset['size']
         meta = json.loads((tmp_path / f'demo_{kind}' / demo_data.META_FILE).read_text())
@@ -220,7 +221,7 @@ def test_cli(tmp_path):
     cmd = [sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'all', '--out',
            str(tmp_path), '--num-train', '2', '--num-val', '1', '--size', '64', '80']
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=True).stdout
-    assert 'coco: wrote' in out and 'ade: wrote' in out
+    assert 'coco: wrote' in out and 'ade: wrote' in out and 'cls: wrote' in out
     assert (tmp_path / 'demo_coco' / 'annotations' / 'instances_val.json').is_file()
     assert (tmp_path / 'demo_ade' / 'images' / 'training' / 'ADE_train_00000002.jpg').is_file()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=True).stdout
@@ -228,3 +229,27 @@ def test_cli(tmp_path):
     bad = subprocess.run(cmd[:2] + ['coco', '--size', '8', '8', '--out', str(tmp_path / 'x')],
                          capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode != 0 and 'size must be' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def test_cls_demo_labels_name_the_visible_shape(tmp_path):
+    """Each image of the classification demo holds one shape; its label in meta/*.txt is that
+    shape's class (checked against the pixels: the label's rendering is what is in the file),
+    every class occurs, and the lists name exactly the written images."""
+    info = make_cls_demo(tmp_path, num_train=40, num_val=8, size=(64, 64))
+    assert info['generated'] and not make_cls_demo(tmp_path, num_train=40, num_val=8,
+                                                   size=(64, 64))['generated']
+    for split, num in (('train', 40), ('val', 8)):
+        lines = (tmp_path / 'meta' / f'{split}.txt').read_text().split()
+        names, labels = lines[0::2], [int(v) for v in lines[1::2]]
+        assert names == [f'{i:06d}.jpg' for i in range(1, num + 1)]
+        assert all(0 <= v < len(CLASSES) for v in labels)
+        for i, (name, label) in enumerate(zip(names, labels), 1):
+            img = cv2.imread(str(tmp_path / split / name))
+            assert img.shape == (64, 64, 3)
+            rng = demo_data._image_rng(0, split, i)
+            _, owner, scene = demo_data.render_scene(rng, 64, 64, max_shapes=1,
+                                                     shape_size=(0.35, 0.7))
+            if scene:  # first draw placed a shape: it is the one labelled
+                assert scene == [label] and (owner >= 0).sum() >= 16
+    train = [int(v) for v in (tmp_path / 'meta' / 'train.txt').read_text().split()[1::2]]
+    assert set(train) == set(range(len(CLASSES)))

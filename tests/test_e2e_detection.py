@@ -50,8 +50,8 @@ def data_options(root: Path) -> List[str]:
 
 
 def tiny_options(root: Path, max_iters: int = 2, mask: bool = False) -> List[str]:
-    """Data in ``root``, small images, batch 1, no workers, one block per stage, a checkpoint
-    every iteration (all kept), evaluation after ``max_iters`` iterations, and no score
+    """Data in ``root``, small images, batch 1, no workers, one block per stage (random init),
+    a checkpoint every iteration (all kept), evaluation after ``max_iters`` iterations, no score
     threshold (an untrained RetinaNet scores everything ~0.01, and an empty result list
     would make CocoMetric skip the evaluation)."""
     opts = data_options(root) + [
@@ -62,6 +62,7 @@ def tiny_options(root: Path, max_iters: int = 2, mask: bool = False) -> List[str
         f'val_dataloader.dataset.pipeline.1.scale={SCALE}',
         f'test_dataloader.dataset.pipeline.1.scale={SCALE}',
         'model.backbone.depths=[1,1,1,1]',
+        'model.backbone.init_cfg=None',  # the demo backbone file is a full-depth S12
         'model.test_cfg.rcnn.score_thr=0.0' if mask else 'model.test_cfg.score_thr=0.0',
     ]
     for loader in LOADERS:

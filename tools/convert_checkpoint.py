@@ -23,10 +23,12 @@ def main() -> None:
     parser.add_argument('--arch', help='check the result against this MetaFormer arch')
     parser.add_argument('--full-model', action='store_true',
                         help='keep neck/head keys of a detector/segmentor checkpoint')
+    parser.add_argument('--half', action='store_true',
+                        help='store floating-point tensors as float16 (half the file size)')
     args = parser.parse_args()
     from mmmeta.checkpoint import CheckpointError, convert_file
     try:
-        print(convert_file(args.src, args.dst, args.arch, args.full_model))
+        print(convert_file(args.src, args.dst, args.arch, args.full_model, args.half))
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
 

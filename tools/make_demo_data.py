@@ -2,6 +2,8 @@
 
     python tools/make_demo_data.py coco                 # -> data/demo_coco (mmdet, COCO format)
     python tools/make_demo_data.py ade                  # -> data/demo_ade  (mmseg, ADE20K layout)
+    python tools/make_demo_data.py cls                  # -> data/demo_cls  (mmpretrain, for the
+                                                        #    demo backbone's pretraining)
     python tools/make_demo_data.py all --num-train 40 --num-val 10 --size 256 256 --seed 1
 
 Regeneration is skipped when the output folder already holds the same dataset (use --force).
@@ -14,18 +16,21 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
 
-from mmmeta.demo_data import DEMO_PRESETS, make_ade_demo, make_coco_demo  # noqa: E402
+from mmmeta.demo_data import (DEMO_PRESETS, make_ade_demo, make_cls_demo,  # noqa: E402
+                              make_coco_demo)
 
-DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'))
-MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo)
+DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'),
+                   cls=osp.join('data', 'demo_cls'))
+MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo, cls=make_cls_demo)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('kind', choices=['coco', 'ade', 'all'], help='which dataset(s) to write')
-    parser.add_argument('--out', help='output folder (default: data/demo_coco, data/demo_ade; '
-                        'with "all": a parent folder holding demo_coco/ and demo_ade/)')
+    parser.add_argument('kind', choices=['coco', 'ade', 'cls', 'all'],
+                        help='which dataset(s) to write')
+    parser.add_argument('--out', help='output folder (default: data/demo_{coco,ade,cls}; '
+                        'with "all": a parent folder holding demo_coco/, demo_ade/, demo_cls/)')
     preset = ', '.join(f'{k}: {v}' for k, v in DEMO_PRESETS.items())
     parser.epilog = f'Defaults (what the demo configs expect): {preset}'
     parser.add_argument('--num-train', type=int, help='training images')
@@ -68,7 +73,7 @@ def describe(info: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    kinds = ['coco', 'ade'] if args.kind == 'all' else [args.kind]
+    kinds = list(MAKERS) if args.kind == 'all' else [args.kind]
     for kind in kinds:
         try:
             info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1), seed=args.seed,
