@@ -6,7 +6,7 @@
 # Same model and recipe as ../mask_rcnn_poolformer_s12_1x_coco.py except: the demo data
 # (4 classes, 128x128 images, trained at that size), the demo backbone (pretrained on shapes
 # classification, as in retinanet_poolformer_s12_demo.py), batch 2 on one device, lr 3e-4 and
-# a short iteration-based schedule (MAX_ITERS_NOTE) with a single
+# a short iteration-based schedule (200 iterations, lr x0.1 at 75% and 90%) with a single
 # evaluation at the end. The RoI heads cost per image whatever the image size. Measured
 # numbers: README, "Demos on the synthetic shapes data".
 _base_ = '../mask_rcnn_poolformer_s12_1x_coco.py'
@@ -16,7 +16,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
-max_iters = 120
+max_iters = 200
 
 model = dict(
     backbone=dict(
