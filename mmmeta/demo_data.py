@@ -1,11 +1,11 @@
 """Deterministic synthetic "shapes" datasets for smoke training, tutorials and tests.
 
 Why: the real COCO / ADE20K datasets are tens of GB and need a download; a demo that runs on a
-laptop CPU needs a dataset that is small, byte-for-byte reproducible and learnable from scratch
-in minutes. Each image is a textured background with 1-5 vivid, clearly different shapes
+laptop CPU needs a dataset that is small, byte-for-byte reproducible and learnable in minutes.
+Each image is a textured background with 1-5 vivid, clearly different shapes
 (circle, square, triangle, star) that may occlude each other.
 
-Two layouts are written from the same images:
+Three layouts are written from the same kind of scenes:
 
 * :func:`make_coco_demo`: COCO instance segmentation (``mmdet.CocoDataset``)::
 
@@ -37,7 +37,7 @@ import colorsys
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -65,8 +65,10 @@ SHAPE_SIZE = (30 / 320, 130 / 320)  # shape extent range, as fractions of the sh
 PLACEMENT_TRIES = 30
 
 # The datasets the demo configs (configs/demo/) expect; tools/make_demo_data.py and
-# tools/demo.py write these. Detection: small images with 1-3 fairly large shapes, so that a
-# detector trained from scratch on 2 CPU cores sees many images in a few minutes.
+# tools/demo.py write these. Detection: small images with 1-3 shapes of 32-64 px (RetinaNet's
+# stride-8 and stride-16 anchors), so that a detector on 2 CPU cores sees many images in a few
+# minutes. Classification (the demo backbone's pretraining): 64x64 images with one shape of
+# 22-45 px. Segmentation: 320x320 images with up to 5 shapes of 30-130 px.
 DEMO_PRESETS = dict(
     coco=dict(num_train=1000, num_val=50, size=(128, 128), max_shapes=3,
               shape_size=(0.25, 0.5)),
@@ -392,6 +394,32 @@ def _write_meta(root: Path, args: dict, stats: dict) -> None:
     (root / META_FILE).write_text(json.dumps(dict(args=args, stats=stats), indent=2) + '\n')
 
 
+def _reuse_or_write(root: Path, args: dict, files: Sequence[Path], force: bool,
+                    write: Callable[[], dict]) -> Tuple[bool, dict]:
+    """The one caching rule of every demo dataset: reuse ``root`` when it is complete and was
+    made with ``args``, else call ``write`` (which returns the stats to record). Returns
+    ``(generated, stats)``."""
+    stats = None if force else _read_meta(root, args, files)
+    if stats is not None:
+        return False, stats
+    root.mkdir(parents=True, exist_ok=True)
+    (root / META_FILE).unlink(missing_ok=True)
+    stats = write()
+    _write_meta(root, args, stats)
+    return True, stats
+
+
+def _write_splits(split_fn: Callable[..., Union[int, None]], root: Path, counts: Dict[str, int],
+                  size: Size, seed: int, scene: dict) -> dict:
+    """Write every split with ``split_fn``; the instance counts it returns become the stats."""
+    stats = {}
+    for split, num in counts.items():
+        instances = split_fn(root, split, num, size, seed, scene)
+        if instances is not None:
+            stats[f'{split}_instances'] = instances
+    return stats
+
+
 def _clear(folder: Path, pattern: str) -> None:
     """Remove files a previous run left (e.g. with a larger num_train)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -438,14 +466,9 @@ def make_coco_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
     counts = dict(train=num_train, val=num_val)
     files = [root / 'annotations' / f'instances_{s}.json' for s in counts]
     files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
-    stats = None if force else _read_meta(root, args, files)
-    generated = stats is None
-    if generated:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / META_FILE).unlink(missing_ok=True)
-        stats = {f'{s}_instances': _coco_split(root, s, n, hw, seed, scene)
-                 for s, n in counts.items()}
-        _write_meta(root, args, stats)
+    generated, stats = _reuse_or_write(
+        root, args, files, force,
+        lambda: _write_splits(_coco_split, root, counts, hw, seed, scene))
     return dict(kind='coco', root=str(root), generated=generated,
                 train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
                 train_ann_file=str(files[0]), val_ann_file=str(files[1]),
@@ -490,13 +513,9 @@ def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
         for i in range(1, n + 1):
             files.append(root / 'images' / folder / f'{prefix}_{i:08d}.jpg')
             files.append(root / 'annotations' / folder / f'{prefix}_{i:08d}.png')
-    generated = (None if force else _read_meta(root, args, files)) is None
-    if generated:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / META_FILE).unlink(missing_ok=True)
-        for s, n in counts.items():
-            _ade_split(root, s, n, hw, seed, scene)
-        _write_meta(root, args, {})
+    generated, _ = _reuse_or_write(
+        root, args, files, force,
+        lambda: _write_splits(_ade_split, root, counts, hw, seed, scene))
     return dict(kind='ade', root=str(root), generated=generated,
                 train_img_dir=str(root / 'images' / 'training'),
                 val_img_dir=str(root / 'images' / 'validation'),
@@ -541,13 +560,9 @@ def make_cls_demo(root: PathLike, num_train: int = 2000, num_val: int = 200,
     counts = dict(train=num_train, val=num_val)
     files = [root / 'meta' / f'{s}.txt' for s in counts]
     files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
-    generated = (None if force else _read_meta(root, args, files)) is None
-    if generated:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / META_FILE).unlink(missing_ok=True)
-        for s, n in counts.items():
-            _cls_split(root, s, n, hw, seed, scene)
-        _write_meta(root, args, {})
+    generated, _ = _reuse_or_write(
+        root, args, files, force,
+        lambda: _write_splits(_cls_split, root, counts, hw, seed, scene))
     return dict(kind='cls', root=str(root), generated=generated,
                 train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
                 train_ann_file=str(files[0]), val_ann_file=str(files[1]),

@@ -337,8 +337,10 @@ DEMOS = [n for n in CONFIGS if is_demo(n)]
 
 
 DEMO_BACKBONE = 'checkpoints/demo/poolformer_s12_shapes.safetensors'
-# demos that start from the shipped demo backbone; the others train from random init
-PRETRAINED_DEMOS = ('demo/retinanet_poolformer_s12_demo.py', 'demo/mask_rcnn_poolformer_s12_demo.py')
+# demos that start from the shipped demo backbone; the classification demo that makes it
+# trains from random init
+PRETRAINED_DEMOS = tuple(f'demo/{d}_poolformer_s12_demo.py'
+                         for d in ('retinanet', 'mask_rcnn', 'fpn'))
 
 
 @pytest.mark.parametrize('name', DEMOS)
@@ -414,18 +416,18 @@ def test_demo_backbone_file_loads_into_the_demo_models():
         assert load(name).model.backbone.init_cfg.checkpoint == DEMO_BACKBONE
 
 
-@pytest.mark.parametrize('name', [n for n in DEMOS if n not in PRETRAINED_DEMOS
-                                  and kind(n) != 'cls'])
+@pytest.mark.parametrize('name', [n for n in DEMOS if n not in PRETRAINED_DEMOS])
 def test_demo_layer_scales_get_their_lr(name):
-    """From random init the demos give the layer scales (1e-5 at init) a larger lr. A key
-    that matched no parameter would silently do nothing: check the built optimizer."""
+    """From random init (the demo backbone's pretraining) the layer scales (1e-5 at init) get
+    a larger lr. A key that matched no parameter would silently do nothing: check the built
+    optimizer."""
     from mmengine.optim import build_optim_wrapper
     cfg = load(name)
     init_default_scope(cfg.default_scope)
     model = build(name)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     base = cfg.optim_wrapper.optimizer.lr
-    mult = cfg.optim_wrapper.paramwise_cfg.custom_keys['layer_scale']['lr_mult']
+    mult = cfg.optim_wrapper.paramwise_cfg.custom_keys['.layer_scale']['lr_mult']
     assert mult > 1
     scales = {id(p) for n, p in model.named_parameters() if 'layer_scale' in n}
     assert len(scales) == 2 * sum(MetaFormer.arch_zoo['poolformer_s12']['depths'])
@@ -534,3 +536,16 @@ def test_demo_config_reads_demo_data(name, demo_root):
         losses = model(**batch, mode='loss')
     loss, _ = model.parse_losses(losses)
     assert torch.isfinite(loss)
+
+
+def test_demo_tool_finds_the_backbone_the_config_names():
+    """tools/demo.py pretrains the demo backbone when the file the config names is missing:
+    it reads that path from the config itself (one place for it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('demo_tool', ROOT / 'tools' / 'demo.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    for name in PRETRAINED_DEMOS:
+        assert demo.demo_backbone(f'configs/{name}') == DEMO_BACKBONE
+    assert demo.demo_backbone('configs/demo/cls_poolformer_s12_demo.py') == ''
+    assert load(demo.CLS_CONFIG.replace('configs/', '')).default_scope == 'mmpretrain'

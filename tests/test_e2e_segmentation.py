@@ -54,6 +54,7 @@ def tiny_options(root: Path, max_iters: int = 2) -> List[str]:
         f'val_dataloader.dataset.pipeline.1.scale={SCALE}',
         f'test_dataloader.dataset.pipeline.1.scale={SCALE}',
         'model.backbone.depths=[1,1,1,1]',
+        'model.backbone.init_cfg=None',  # the demo backbone file is a full-depth S12
     ]
     for loader in LOADERS:
         opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
