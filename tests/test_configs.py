@@ -349,7 +349,7 @@ def test_demo_config(name):
     if name in PRETRAINED_DEMOS:  # the demo's stand-in for the ImageNet file
         assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=DEMO_BACKBONE)
     else:
-        assert cfg.model.backbone.init_cfg is None  # trains offline, from scratch
+        assert cfg.model.backbone.get('init_cfg') is None  # trains offline, from scratch
     assert cfg.model.backbone.arch == 'poolformer_s12'
     assert cfg.train_dataloader.batch_size in ((64, ) if kind(name) == 'cls' else (2, 4))
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
