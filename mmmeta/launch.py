@@ -467,6 +467,27 @@ def check_checkpoint(path: Optional[str], source: str) -> None:
          'checkpoints into the work directory (work_dirs/<config name>/ by default).')
 
 
+def check_pretrained(cfg: Config) -> None:
+    """Fail clearly when the backbone's ``init_cfg`` names a local weight file that is not
+    there (training would otherwise stop with a traceback inside ``init_weights``)."""
+    backbone = cfg.get('model', {}).get('backbone', {}) or {}
+    init_cfg = backbone.get('init_cfg') if isinstance(backbone, dict) else None
+    if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
+        return
+    path = init_cfg.get('checkpoint')
+    if not path or _is_remote(path) or osp.isfile(path):
+        return
+    if 'checkpoints/demo/' in path.replace(os.sep, '/'):
+        fix = ('It is the demo backbone shipped with mmmeta: run from the repository root, or '
+               'make it again with `python tools/demo.py --pretrain`.')
+    else:
+        fix = ('Put the pretrained file there (README, "Pretrained weights"), point '
+               'model.backbone.init_cfg.checkpoint at it, or pass --cfg-options '
+               'model.backbone.init_cfg=None to train from random weights.')
+    fail(f'pretrained backbone weights not found: {path!r} (model.backbone.init_cfg.checkpoint; '
+         f'current directory: {os.getcwd()}). {fix}')
+
+
 def _has_val_loop(cfg: Config) -> bool:
     return bool(cfg.get('val_cfg', None) and cfg.get('val_dataloader', None))
 
@@ -637,8 +658,9 @@ def _scan_large_json(path: str, required: List[str]) -> Optional[str]:
 def check_run(cfg: Config, phase: str) -> None:
     """All pre-Runner checks for ``phase`` ('train' or 'test'): AMP device, checkpoint and
     dataset paths."""
-    if phase == 'train':  # testing never builds the optimizer wrapper
+    if phase == 'train':  # testing never builds the optimizer wrapper nor runs init_weights
         check_amp_supported(cfg)
+        check_pretrained(cfg)
     check_checkpoint(cfg.get('load_from', None), '`load_from`')
     check_datasets(cfg, phase)
 

@@ -349,6 +349,26 @@ def test_missing_load_from_in_config(det_cfg_file, tmp_path):
     launch.check_checkpoint('https://example.com/w.pth', 'url')  # URLs are not checked
 
 
+def test_missing_pretrained_backbone_file(det_cfg_file, tmp_path):
+    """A Pretrained init_cfg whose file is absent stops training up front with the fix; the
+    demo backbone's message says how to make it; testing does not need the file."""
+    missing = tmp_path / 'checkpoints' / 'poolformer_s12.pth.tar'
+    opts = ['--cfg-options', 'model.backbone.init_cfg.type=Pretrained',
+            f'model.backbone.init_cfg.checkpoint={missing}']
+    with pytest.raises(SystemExit) as exc:
+        launch.check_run(config_for_train([det_cfg_file, *opts]), 'train')
+    msg = error_of(exc)
+    assert 'pretrained backbone weights not found' in msg and str(missing) in msg
+    assert 'init_cfg=None' in msg
+    demo = ['--cfg-options', 'model.backbone.init_cfg.type=Pretrained',
+            'model.backbone.init_cfg.checkpoint=checkpoints/demo/gone.safetensors']
+    with pytest.raises(SystemExit) as exc:
+        launch.check_run(config_for_train([det_cfg_file, *demo]), 'train')
+    assert 'tools/demo.py --pretrain' in error_of(exc)
+    launch.check_run(config_for_train([det_cfg_file, '--cfg-options',
+                                       'model.backbone.init_cfg=None']), 'train')
+
+
 def test_dataset_paths_ok(det_cfg_file, seg_cfg_file, ckpt_file):
     launch.check_run(config_for_train([det_cfg_file]), 'train')
     launch.check_run(config_for_test([det_cfg_file, ckpt_file]), 'test')
