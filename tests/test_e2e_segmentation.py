@@ -134,8 +134,10 @@ def test_test_writes_colour_maps_and_iou_table(trained, ade_root):
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         assert img is not None and img.ndim == 3 and img.shape[2] == 3, path
         assert img.shape[0] >= HEIGHT and img.shape[1] >= WIDTH, img.shape
-        # colour, not a grey label map: the channels differ
-        assert (np.abs(img.astype(int) - img[..., :1].astype(int)) > 10).mean() > 0.05, path
+        # colour, not a grey label map (whose channels are equal everywhere): the ground-truth
+        # half paints the shapes in the palette whatever the untrained model predicts (an
+        # all-background prediction on a grey image adds no colour, so the share is small)
+        assert (np.abs(img.astype(int) - img[..., :1].astype(int)) > 10).mean() > 0.005, path
 
 
 # ----------------------------------------------------------------------------------------------
