@@ -458,9 +458,14 @@ def init_distributed(launcher: str, backend: Optional[str] = None, **kwargs) -> 
 # ----------------------------------------------------------------------------------------------
 # Checks on files the run needs
 # ----------------------------------------------------------------------------------------------
+def _missing_local_file(path: Optional[str]) -> bool:
+    """A local path that names no file (unset paths and URLs are not checked)."""
+    return bool(path) and not _is_remote(path) and not osp.isfile(path)
+
+
 def check_checkpoint(path: Optional[str], source: str) -> None:
     """Fail clearly when a local checkpoint file does not exist (URLs are not checked)."""
-    if not path or _is_remote(path) or osp.isfile(path):
+    if not _missing_local_file(path):
         return
     fail(f'checkpoint file not found: {path!r} (given by {source}; current directory: '
          f'{os.getcwd()}). Check the path, or train first with tools/train.py, which writes '
@@ -475,7 +480,7 @@ def check_pretrained(cfg: Config) -> None:
     if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
         return
     path = init_cfg.get('checkpoint')
-    if not path or _is_remote(path) or osp.isfile(path):
+    if not _missing_local_file(path):
         return
     if 'checkpoints/demo/' in path.replace(os.sep, '/'):
         fix = ('It is the demo backbone shipped with mmmeta: run from the repository root, or '
