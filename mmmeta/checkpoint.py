@@ -280,12 +280,17 @@ def match_report(model: nn.Module, state: StateDict, source: str) -> Tuple[State
             f'{_shape_summary(state)}; the model has {_shape_summary(own)}. Choose the arch that '
             f'matches the file (or the file that matches the arch).')
     built = {int(k.split('.')[1]) for k in own if k.startswith('stages.')}
-    depth_off = [k for k in set(state) ^ set(own)
+    block_off = [k for k in set(state) ^ set(own)
                  if re.match(r'stages\.(\d+)\.blocks\.', k) and int(k.split('.')[1]) in built]
-    if depth_off:
+    if block_off:
+        blocks = lambda keys: {k.split('.')[1] + '.' + k.split('.')[3] for k in keys  # noqa
+                               if re.match(r'stages\.(\d+)\.blocks\.', k)
+                               and int(k.split('.')[1]) in built}
+        what = ('the stages hold different numbers of blocks' if blocks(state) != blocks(own)
+                else 'the blocks hold different layers (token mixers, scales)')
         raise CheckpointError(
-            f'checkpoint {source} does not match the model: the stages hold different numbers '
-            f'of blocks (e.g. {sorted(depth_off)[0]} is only on one side). The checkpoint has '
+            f'checkpoint {source} does not match the model: {what} (e.g. '
+            f'{sorted(block_off)[0]} is only on one side). The checkpoint has '
             f'{_shape_summary(state)}; the model has {_shape_summary(own)}. Choose the arch '
             f'that matches the file.')
     used = {k: v for k, v in state.items() if k in own}

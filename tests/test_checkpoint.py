@@ -215,3 +215,20 @@ def test_convert_tool(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / 'tools/convert_checkpoint.py'), str(src),
                           str(dst), '--arch', 'poolformerv2_m36'], capture_output=True, text=True)
     assert bad.returncode != 0 and 'does not match' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+@pytest.mark.parametrize('file_arch, model_arch, what', [
+    ('caformer_s18', 'convformer_s18', 'different layers'),
+    ('identityformer_s12', 'randformer_s12', 'different layers'),
+    ('convformer_s36', 'convformer_s18', 'different numbers of blocks'),
+])
+def test_other_family_file_names_the_family(tmp_path, file_arch, model_arch, what):
+    """Same shapes, other family: the error names the family the file's keys belong to."""
+    path = tmp_path / 'v2.pth'
+    torch.save(MetaFormer(file_arch).state_dict(), path)
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(MetaFormer(model_arch), str(path), logger='silent')
+    msg = str(err.value)
+    file_part, model_part = msg.split('The checkpoint has')[1].split('; the model has')
+    assert what in msg and file_arch in file_part and model_arch in model_part, msg
+    assert model_arch not in file_part  # pooling and identity v2 files look alike; nothing else

@@ -12,7 +12,10 @@ rounding noise, which RoIAlign's bilinear sampling amplifies to ~1e-4 in the RoI
 two fp32 implementations, so the end-to-end ``mode='tensor'`` outputs and the predictions of
 those models are compared at 1e-3 (the channels-last bug this guards against gave 0.9).
 Larger archs run with one block per stage (the fused code per block is the same; the configs'
-full depths are built in test_configs.py).
+full depths are built in test_configs.py). Every config gets the end-to-end eval comparison;
+gradients, losses and autocast run on one config per head and backbone family (``FULL``): the
+other configs differ from those only in the backbone's width and depth, whose fast path
+gradients tests/test_arch_contract.py checks per arch.
 """
 import copy
 from pathlib import Path
@@ -33,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / 'configs'
 CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
                  if '_base_' not in p.parts)
+FULL = ['retinanet_poolformer_s12_1x_coco.py', 'mask_rcnn_poolformer_s12_1x_coco.py',
+        'fpn_poolformer_s12_40k_ade20k.py', 'fpn_poolformerv2_s12_40k_ade20k.py',
+        'cls_poolformer_s12_300e_in1k.py']  # the ConvFormer/CAFormer configs have no fused stage
 RTOL = 1e-5
 SIZE = (64, 96)  # H, W of the test images
 
@@ -169,16 +175,30 @@ def tensor_outputs(model, data, proposals=None):
     return out
 
 
+def make_pair(name):
+    """(name, scope, fast, ref, batch). The batch is preprocessed as for testing (training
+    preprocessors pad segmentation inputs to the 512x512 crop and mix classification labels:
+    more work, nothing more proven); the loss test runs the models in train mode on it."""
+    scope, fast, ref = build_pair(name)
+    return name, scope, fast, ref, fast.data_preprocessor(inputs_for(scope, fast), False)
+
+
 @pytest.fixture(scope='module', params=CONFIGS)
 def pair(request):
-    scope, fast, ref = build_pair(request.param)
-    data = fast.data_preprocessor(inputs_for(scope, fast), False)
-    train_data = fast.data_preprocessor(inputs_for(scope, fast), True)
-    return request.param, scope, fast, ref, data, train_data
+    return make_pair(request.param)
+
+
+@pytest.fixture(scope='module', params=FULL)
+def full_pair(request):
+    return make_pair(request.param)
+
+
+def test_full_list_is_current():
+    assert set(FULL) <= set(CONFIGS)
 
 
 def test_eval_outputs_and_predictions(pair):
-    name, scope, fast, ref, data, _ = pair
+    name, scope, fast, ref, data = pair
     fast.eval(), ref.eval()
     end_to_end_rtol = 1e-3 if two_stage(ref) else RTOL
     for ctx in (torch.no_grad, torch.inference_mode):
@@ -204,7 +224,7 @@ def test_eval_outputs_and_predictions(pair):
 
 
 @pytest.mark.parametrize('mode', ['eval', 'train'])
-def test_gradients_equal(pair, mode):
+def test_gradients_equal(full_pair, mode):
     """Same head outputs with autograd on, and the same gradient for every parameter.
 
     In float64, where the fused algebra is exact to ~1e-15: in fp32 the heads' ReLUs turn the
@@ -212,7 +232,7 @@ def test_gradients_equal(pair, mode):
     (an activation at 0 takes the other branch), and sums with cancellation magnify those.
     Proposals come from the fp32 reference (mmcv's NMS is fp32-only) and are shared; four per
     image keep PyTorch's slow float64 convolutions of the RoI heads short."""
-    name, scope, fast, ref, data, train_data = pair
+    name, scope, fast, ref, data = full_pair
     props = [p[:4] for p in reference_proposals(ref, data)] if two_stage(ref) else None
     for p in props or ():
         p.bboxes = p.bboxes.double()
@@ -247,24 +267,24 @@ def test_gradients_equal(pair, mode):
     assert all(grads[0][f'backbone.{n}'] is not None for n in bb_params)
 
 
-def test_train_losses_equal(pair):
-    name, scope, fast, ref, _, train_data = pair
+def test_train_losses_equal(full_pair):
+    name, scope, fast, ref, data = full_pair
     losses = []
     for model in (fast, ref):
         model.train()
         torch.manual_seed(5)
         with torch.no_grad():
-            out = model(**copy.deepcopy(train_data), mode='loss')
+            out = model(**copy.deepcopy(data), mode='loss')
         losses.append({k: sum(flat(v)) for k, v in out.items() if 'loss' in k})
     assert losses[0].keys() == losses[1].keys() and losses[0]
     for k in losses[1]:
         assert_close(losses[0][k], losses[1][k], f'{name} {k}', rtol=1e-4)
 
 
-def test_bf16_autocast(pair):
+def test_bf16_autocast(full_pair):
     """CPU bf16 autocast runs and matches. mmcv's CPU RoIAlign has no bf16 kernel, so for the
     two-stage detectors the part that can run under it is compared: backbone, neck and RPN."""
-    name, scope, fast, ref, data, _ = pair
+    name, scope, fast, ref, data = full_pair
     fast.eval(), ref.eval()
     outputs = []
     for model in (fast, ref):

@@ -5,7 +5,9 @@
 #   checkpoints/poolformer_{s12,s24,s36,m36,m48}.pth.tar   (sail-sg/poolformer, v1)
 #   checkpoints/{poolformerv2_s12,convformer_s18,caformer_s18}.pth   (sail-sg/metaformer, v2)
 # e.g. https://github.com/sail-sg/poolformer/releases/download/v1.0/poolformer_s12.pth.tar.
-# The per-output norms are not in the ImageNet files and start from their default init.
+# The per-output norms are not in the ImageNet files and start from their default init; the
+# v1 file's final classifier norm (`norm.*`) is not loaded into the last one, as in the
+# authors' segmentation code (the load report says so).
 # Set `model.backbone.init_cfg=None` to train from scratch.
 #
 # The neck and head keep mmseg's SyncBN: mmengine turns it into plain BN when training is

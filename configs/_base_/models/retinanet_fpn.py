@@ -4,8 +4,9 @@
 # Pretrained backbone: the official ImageNet-1k checkpoints of sail-sg/poolformer, saved as
 #   checkpoints/poolformer_{s12,s24,s36,m36,m48}.pth.tar
 # (e.g. https://github.com/sail-sg/poolformer/releases/download/v1.0/poolformer_s12.pth.tar).
-# mmmeta converts them on load and says which keys were missing (the per-output norms are
-# not in the ImageNet files and start from their default init). Set
+# mmmeta converts them on load and reports what it loaded. The per-output norms are not in the
+# ImageNet files and start from their default init; the file's final classifier norm
+# (`norm.*`) is not loaded into the last one, as in the authors' detection code. Set
 # `model.backbone.init_cfg=None` to train from scratch.
 #
 # RetinaNet starts at stride 8, so the backbone only returns stages 1-3 (strides 8/16/32):
