@@ -116,20 +116,55 @@ def _syntax_error_of(path: str) -> Optional[SyntaxError]:
     return None
 
 
+def _base_files(path: str) -> List[str]:
+    """The local ``_base_`` files a (syntactically valid) config names."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            for name in [value] if isinstance(value, str) else list(value):
+                if isinstance(name, str) and '::' not in name:
+                    found.append(os.path.join(os.path.dirname(path), name))
+    return found
+
+
+def find_syntax_error(path: str, seen: Optional[set] = None) -> Optional[SyntaxError]:
+    """The first syntax error in ``path`` or, recursively, in its ``_base_`` files."""
+    seen = set() if seen is None else seen
+    path = os.path.abspath(path)
+    if path in seen:
+        return None
+    seen.add(path)
+    err = _syntax_error_of(path)
+    if err is not None:
+        return err
+    for base in _base_files(path):
+        err = find_syntax_error(base, seen)
+        if err is not None:
+            return err
+    return None
+
+
 def load_config_file(path: str):
     """``Config.fromfile`` with one sentence for a syntax error (file and line), in the file
     itself or in one of its ``_base_`` files."""
     from mmengine.config import Config
-    err = _syntax_error_of(path)
-    if err is None:
-        try:
-            return Config.fromfile(path)
-        except SyntaxError as base_err:  # in a _base_ file: mmengine names it
-            named = re.search(r'config file (\S+?):', str(base_err))
-            err = _syntax_error_of(named.group(1)) if named else None
-            if err is None:
-                fail(f'config {path} (or one of its _base_ files) has a Python syntax error: '
-                     f'{base_err}.')
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as raised:
+        err = find_syntax_error(path)
+        if err is None:
+            fail(f'config {path} (or one of its _base_ files) has a Python syntax error: '
+                 f'{raised}.')
     line = (err.text or '').strip()
     fail(f'config file {err.filename} has a Python syntax error on line {err.lineno}: '
          f'{err.msg}{f" (`{line}`)" if line else ""}; fix that line.')

@@ -641,7 +641,7 @@ def test_bad_cfg_options(item, expected, cls_root, tmp_path, capsys):
 @pytest.mark.parametrize('item, expected', [
     ('train_cfg.max_itres=3', 'unknown config key train_cfg.max_itres: IterBasedTrainLoop '
      "takes no argument 'max_itres'; did you mean train_cfg.max_iters?"),
-    ('default_hooks.logger.intervall=3', 'did you mean default_hooks.logger.interval?'),
+    ('default_hooks.logger.intervall=3', 'did you mean default_hooks.logger.interval or'),
     ('optim_wrapper.optimizer.lrr=0.1', 'did you mean optim_wrapper.optimizer.lr?'),
 ])
 def test_unknown_config_keys(item, expected, cls_root, tmp_path, capsys):
