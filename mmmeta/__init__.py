@@ -7,6 +7,10 @@ pinned stack needs on recent torch (see :mod:`mmmeta.compat`).
 from . import compat  # noqa: F401  (applied on import)
 from . import hooks  # noqa: F401  (registers SafeCheckpointHook, DivergenceGuardHook)
 from .files import register_checkpoint_loader
+try:  # registers LoadImageFromFileOrSkip (needs mmcv, which every library here has)
+    from . import transforms  # noqa: F401
+except ImportError:
+    pass
 from .models import ARCHS, MIXERS, MetaFormer, build_mixer
 from .registry import MODELS, register_everywhere
 from .version import __version__

@@ -72,8 +72,8 @@ def explain(err: BaseException) -> Optional[str]:
         if found:
             return (f'cannot decode image {found.group(1)} (corrupt, truncated or not an '
                     'image): replace or remove it (and its annotation), or skip unreadable '
-                    'images on purpose with `ignore_empty=True` in the LoadImageFromFile step '
-                    'of the training pipeline.')
+                    "images on purpose with type='LoadImageFromFileOrSkip' in place of "
+                    'LoadImageFromFile in the training pipeline.')
         kw = _UNEXPECTED_KW.search(str(e))
         if kw:
             return (f'{kw.group(1)} got an unknown argument {kw.group(2)!r} from the config '

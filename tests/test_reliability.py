@@ -78,13 +78,13 @@ def cls_root(tmp_path_factory) -> Path:
 
 
 def cls_config(path: Path, data_root: Path, batch: int = 2, max_iters: int = 4,
-               extra: str = '') -> Path:
+               load: str = "dict(type='LoadImageFromFile')") -> Path:
     """The classification demo made tiny and deterministic (no flip, no shuffle, SGD)."""
     path.write_text(textwrap.dedent(f"""
         _base_ = {str(CLS_DEMO)!r}
         data_root = {str(data_root)!r}
         model = dict(backbone=dict(depths=[1, 1, 1, 1], init_cfg=None))
-        pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+        pipeline = [{load}, dict(type='PackInputs')]
         train_dataloader = dict(
             batch_size={batch}, num_workers=0, persistent_workers=False,
             sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=False),
@@ -95,10 +95,11 @@ def cls_config(path: Path, data_root: Path, batch: int = 2, max_iters: int = 4,
         train_cfg = dict(max_iters={max_iters}, val_interval=1000)
         optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                              optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+        param_scheduler = []  # constant lr: the weights move visibly in a few iterations
         default_hooks = dict(logger=dict(interval=1),
                              checkpoint=dict(interval=1, max_keep_ckpts=2))
         randomness = dict(seed=0, deterministic=True)
-        """) + textwrap.dedent(extra))
+        """))
     return path
 
 
@@ -728,19 +729,18 @@ def test_corrupt_image_mid_training_is_named(cls_root, tmp_path):
     proc = run_tool('train.py', config, '--work-dir', tmp_path / 'w', cwd=tmp_path)
     assert proc.returncode == 1, proc.output[-4000:]
     line = one_error_line(proc.output)
-    assert f'cannot decode image {bad}' in line and 'ignore_empty=True' in line, line
+    assert f'cannot decode image {bad}' in line and 'LoadImageFromFileOrSkip' in line, line
     # --verbose (or MMMETA_VERBOSE=1): the same line, and the traceback
     proc = run_tool('train.py', config, '--work-dir', tmp_path / 'w', cwd=tmp_path,
                     env_extra={cli.VERBOSE_ENV: '1'})
     assert proc.returncode == 1 and 'Traceback' in proc.output
     assert f'cannot decode image {bad}' in proc.output
     # skipping unreadable images on purpose
-    config = cls_config(tmp_path / 'cls_skip.py', root, max_iters=3, extra="""
-        pipeline = [dict(type='LoadImageFromFile', ignore_empty=True), dict(type='PackInputs')]
-        train_dataloader = dict(dataset=dict(pipeline=pipeline))
-        """)
+    config = cls_config(tmp_path / 'cls_skip.py', root, max_iters=3,
+                        load="dict(type='LoadImageFromFileOrSkip')")
     proc = run_tool('train.py', config, '--work-dir', tmp_path / 'w2', cwd=tmp_path)
     assert proc.returncode == 0, proc.output[-4000:]
+    assert proc.output.count(f'skipping unreadable image {bad}') == 1, proc.output[-4000:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -774,6 +774,6 @@ def test_two_processes_equal_one_with_double_batch(cls_root, tmp_path):
     moved = max((a[k] - before[k]).abs().max().item()
                 for k in a if a[k].is_floating_point())
     assert moved > 1e-3  # the weights did change, so the comparison means something
-    for key in a:
-        if a[key].is_floating_point():
-            assert torch.allclose(a[key], b[key], atol=1e-5, rtol=0), key
+    diff = max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point())
+    print(f'moved {moved:.2e}; max |one process - two processes| = {diff:.2e}')
+    assert diff <= 1e-5
