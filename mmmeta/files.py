@@ -182,11 +182,20 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', source: str = '')
     except pickle.UnpicklingError as err:
         raise _fail(path, source,
                     'it holds pickled Python objects other than tensors and plain data '
-                    f'({_first_line(err, last=True)}), and mmmeta never runs pickled code',
+                    f'({_refused_what(err)}), and mmmeta never runs pickled code',
                     RESAVE_HINT) from None
     except Exception as err:  # damaged inside (a bad zip member, a cut legacy pickle)
         raise _fail(path, source, f'it is damaged ({type(err).__name__}: {_first_line(err)})',
                     _FIX_DAMAGED) from None
+
+
+def _refused_what(err: BaseException) -> str:
+    """What torch's safe unpickler refused, without its advice to load unsafely."""
+    found = re.search(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)', str(err))
+    if found:
+        return f'a reference to {found.group(1)}'
+    found = re.search(r'(Unsupported operand \d+|Unsupported class [\w.]+)', str(err))
+    return found.group(1) if found else 'refused by the safe unpickler'
 
 
 def _first_line(err: BaseException, last: bool = False) -> str:
