@@ -103,6 +103,9 @@ class SafeCheckpointHook(CheckpointHook):
     @contextlib.contextmanager
     def _atomic_saves(self, runner):
         """Within the block, ``runner.save_checkpoint`` writes through a temporary file."""
+        if getattr(runner.save_checkpoint, 'atomic', False):  # nested: already atomic
+            yield
+            return
         original = runner.save_checkpoint
 
         def save(out_dir, filename, *args, **kwargs):
@@ -119,6 +122,7 @@ class SafeCheckpointHook(CheckpointHook):
                     os.remove(tmp)
                 raise
 
+        save.atomic = True
         patched_before = 'save_checkpoint' in vars(runner)
         runner.save_checkpoint = save
         try:

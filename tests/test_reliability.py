@@ -777,3 +777,56 @@ def test_two_processes_equal_one_with_double_batch(cls_root, tmp_path):
     diff = max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point())
     print(f'moved {moved:.2e}; max |one process - two processes| = {diff:.2e}')
     assert diff <= 1e-5
+
+
+# ----------------------------------------------------------------------------------------------
+# SafeCheckpointHook with save_best and max_keep_ckpts (epoch based, as the cls configs)
+# ----------------------------------------------------------------------------------------------
+def test_safe_hook_save_best_and_max_keep(tmp_path):
+    from mmengine.evaluator import BaseMetric
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+    from torch.utils.data import Dataset
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, inputs, labels, mode='tensor'):
+            out = self.linear(inputs)
+            if mode == 'loss':
+                return dict(loss=((out - labels) ** 2).mean())
+            return [dict(error=((out - labels) ** 2).mean().item())]
+
+    class Data(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return dict(inputs=torch.full((2,), float(i)), labels=torch.ones(1))
+
+    class Error(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results += [s['error'] for s in data_samples]
+
+        def compute_metrics(self, results):
+            return dict(error=sum(results) / len(results))
+
+    loader = dict(batch_size=2, num_workers=0, dataset=Data(),
+                  sampler=dict(type='DefaultSampler', shuffle=False),
+                  collate_fn=dict(type='default_collate'))
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path), experiment_name=f'best_{id(tmp_path)}',
+        train_dataloader=loader, val_dataloader=loader, val_evaluator=[Error()],
+        train_cfg=dict(by_epoch=True, max_epochs=4), val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook', interval=1,
+                                           max_keep_ckpts=2, save_best='error', rule='less')))
+    runner.train()
+    names = sorted(p.name for p in tmp_path.iterdir() if p.suffix == '.pth')
+    assert names == ['best_error_epoch_4.pth', 'epoch_3.pth', 'epoch_4.pth'], names
+    assert not list(tmp_path.glob('.tmp-*'))
+    for name in names:
+        assert checkpoint_problem(str(tmp_path / name)) is None
+    assert (tmp_path / 'last_checkpoint').read_text().strip() == str(tmp_path / 'epoch_4.pth')
