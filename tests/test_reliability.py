@@ -203,7 +203,7 @@ def test_kill_mid_save_then_resume_is_bit_identical(uninterrupted, tmp_path):
     assert_bit_identical(weights(work / 'iter_4.pth'), uninterrupted['final'])
 
 
-@pytest.mark.parametrize('damage', ['missing', 'truncated', 'empty'])
+@pytest.mark.parametrize('damage', ['missing', 'truncated'])
 def test_resume_falls_back_to_newest_complete_checkpoint(uninterrupted, tmp_path, damage):
     """last_checkpoint names iter_4.pth, which is gone or partial: resume from iter_3.pth,
     say so, and reach the same weights as the uninterrupted run."""
@@ -222,6 +222,23 @@ def test_resume_falls_back_to_newest_complete_checkpoint(uninterrupted, tmp_path
     assert f'resuming from the newest complete checkpoint, {work / "iter_3.pth"}' in \
         proc.output, proc.output[-6000:]
     assert_bit_identical(weights(work / 'iter_4.pth'), uninterrupted['final'])
+
+
+def test_find_resume_checkpoint(tmp_path):
+    """Which file --resume picks (no training: the cases the runs above do not cover)."""
+    for step in (1, 2, 10):
+        torch.save({'state_dict': {}}, tmp_path / f'iter_{step}.pth')
+    (tmp_path / 'iter_10.pth').write_bytes(b'')  # empty, and newest
+    atomic_write_text(str(tmp_path / 'last_checkpoint'), str(tmp_path / 'iter_10.pth'))
+    path, note = launch.find_resume_checkpoint(str(tmp_path))
+    assert path == str(tmp_path / 'iter_2.pth')  # by step number, not by name order
+    assert 'iter_10.pth, but it is empty (0 bytes)' in note
+    (tmp_path / 'last_checkpoint').unlink()  # no marker at all: newest complete file
+    path, note = launch.find_resume_checkpoint(str(tmp_path))
+    assert path == str(tmp_path / 'iter_2.pth') and 'there is no' in note
+    for step in (1, 2):
+        (tmp_path / f'iter_{step}.pth').unlink()
+    assert launch.find_resume_checkpoint(str(tmp_path))[0] is None
 
 
 def test_resume_explicit_partial_file_is_refused(uninterrupted, tmp_path):
