@@ -240,6 +240,8 @@ def resolve_auto_resume(cfg: Config) -> None:
         return
     if note:
         print_log(note, logger='current', level=logging.WARNING)
+    else:  # mmengine's wording, as when it picks the file itself
+        print_log(f'Auto resumed from the latest checkpoint {path}.', logger='current')
     cfg.load_from = path
 
 
