@@ -684,7 +684,8 @@ def _count_missing(paths: List[str]) -> Tuple[int, Optional[str]]:
 
 def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
     """Fail clearly, before training, when a dataset lists no image or names image files that
-    are not there (counted where that is cheap: COCO files up to 64 MB, mmseg image folders)."""
+    are not there (counted where that is cheap: COCO files and mmpretrain lists up to 64 MB,
+    mmseg image folders)."""
     paths = dict(_dataset_paths(ds))
     ann, img_dir = paths.get('ann_file'), None
     if scope == 'mmdet' and ann and ann.endswith('.json') and osp.isfile(ann) \
@@ -717,6 +718,20 @@ def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
             return
         files = [osp.join(seg_dir, i[:-len(img_suffix)] + seg_suffix) for i in images]
         what = f'segmentation maps of the images in {img_dir!r} (in {seg_dir!r})'
+    elif scope == 'mmpretrain' and ann and not ann.endswith('.json') and osp.isfile(ann) \
+            and os.path.getsize(ann) <= FULL_JSON_CHECK_MAX_BYTES:
+        prefix = ds.get('data_prefix') or ''
+        prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+        root = ds.get('data_root') or ''
+        img_dir = prefix if osp.isabs(prefix) or not root else osp.join(root, prefix)
+        with open(ann) as f:  # CustomDataset / ImageNet lists: "relative/path label"
+            names = [line.strip().rsplit(' ', 1)[0] for line in f if line.strip()]
+        if not names:
+            fail(f'annotation file {ann!r} ({key}.ann_file) lists no images, so there is '
+                 'nothing to train or evaluate on; point ann_file at the right file or '
+                 'recreate it (demo data: `python tools/make_demo_data.py cls --force`).')
+        files = [osp.join(img_dir, n) for n in names]
+        what = f'images listed in {ann!r}'
     else:
         return
     missing, first = _count_missing(files)

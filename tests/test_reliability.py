@@ -714,6 +714,18 @@ def test_missing_image_files_are_counted_up_front(coco_root, tmp_path, capsys):
     assert images[0].name in message
 
 
+def test_classification_list_with_missing_or_no_images(cls_root, tmp_path, capsys):
+    root = tmp_path / 'cls'
+    shutil.copytree(cls_root, root)
+    (root / 'train' / '000002.jpg').unlink()
+    config = cls_config(tmp_path / 'cls_tiny.py', root)
+    message = train_error([config, '--work-dir', tmp_path / 'w'], capsys)
+    assert "1 of the 8 images listed in" in message and '000002.jpg' in message, message
+    (root / 'meta' / 'train.txt').write_text('')
+    message = train_error([config, '--work-dir', tmp_path / 'w'], capsys)
+    assert 'train.txt' in message and 'lists no images' in message, message
+
+
 def test_segmentation_maps_missing_and_empty_image_folder(ade_root, tmp_path, capsys):
     root = tmp_path / 'ade'
     shutil.copytree(ade_root, root)
