@@ -421,7 +421,6 @@ TINY_BACKBONE = ['model.backbone.depths=[1,1,1,1]', 'model.backbone.init_cfg=Non
 
 
 def build_model(config: Path, options: List[str]) -> torch.nn.Module:
-    from mmengine.config import DictAction  # noqa: F401
     from mmengine.registry import MODELS, init_default_scope
     cfg = launch.load_config(str(config))
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options), allow_list_keys=True)
