@@ -748,6 +748,22 @@ def test_backbone_argument_error_without_traceback(cls_root, tmp_path, capsys):
     assert message.startswith("error: bad backbone configuration: unknown MetaFormer arch 's13'")
 
 
+@pytest.mark.parametrize('how', ['--verbose', 'env'])
+def test_verbose_shows_the_traceback_too(how, cls_root, tmp_path, capsys, monkeypatch):
+    config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
+    argv = [str(config), '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+            'model.backbone.arch=s13']
+    if how == 'env':
+        monkeypatch.setenv(cli.VERBOSE_ENV, '1')
+    else:
+        argv.append('--verbose')
+    with pytest.raises(SystemExit) as exit_:
+        launch.main_train(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and 'Traceback' in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith('error: bad backbone configuration')
+
+
 def test_corrupt_image_mid_training_is_named(cls_root, tmp_path):
     root = tmp_path / 'cls'
     shutil.copytree(cls_root, root)
@@ -758,11 +774,6 @@ def test_corrupt_image_mid_training_is_named(cls_root, tmp_path):
     assert proc.returncode == 1, proc.output[-4000:]
     line = one_error_line(proc.output)
     assert f'cannot decode image {bad}' in line and 'LoadImageFromFileOrSkip' in line, line
-    # --verbose (or MMMETA_VERBOSE=1): the same line, and the traceback
-    proc = run_tool('train.py', config, '--work-dir', tmp_path / 'w', cwd=tmp_path,
-                    env_extra={cli.VERBOSE_ENV: '1'})
-    assert proc.returncode == 1 and 'Traceback' in proc.output
-    assert f'cannot decode image {bad}' in proc.output
     # skipping unreadable images on purpose
     config = cls_config(tmp_path / 'cls_skip.py', root, max_iters=3,
                         load="dict(type='LoadImageFromFileOrSkip')")
