@@ -480,6 +480,26 @@ def test_backbone_file_as_load_from_goes_into_the_backbone():
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=str(DEMO_BACKBONE))
 
 
+def test_load_from_in_training_must_fit(uninterrupted, tmp_path):
+    """The Runner is built and the file checked before any training step."""
+    def prepared(load_from, *flags):
+        argv = [str(uninterrupted['config']), '--work-dir', str(tmp_path / 'w'), *flags]
+        args = launch.build_train_parser().parse_args(argv)
+        cfg = launch.apply_train_args(launch.load_config(argv[0]), args)
+        cfg.load_from = str(load_from)
+        return launch.prepare(cfg, 'train', args.allow_partial)
+
+    assert prepared(uninterrupted['work'] / 'iter_4.pth').iter == 0  # fits: accepted
+    state = weights(uninterrupted['work'] / 'iter_4.pth')
+    headless = tmp_path / 'headless.pth'
+    torch.save({'state_dict': {k: v for k, v in state.items() if not k.startswith('head.')}},
+               headless)
+    with pytest.raises(CheckpointError, match=r'load_from \S+ fills \d+ of the \d+ tensors '
+                       r'of the model \(missing head\.\* \(2\)\)'):
+        prepared(headless)
+    prepared(headless, '--allow-partial')
+
+
 def test_checkpoint_fits_report(retinanet_ckpt):
     from mmmeta.load_check import check_checkpoint_fits, file_state
     model = build_model(RETINANET_DEMO, ['model.backbone.init_cfg=None'])
