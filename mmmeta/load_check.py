@@ -71,6 +71,8 @@ def describe_state(state: StateDict) -> str:
             kind = 'a one-stage detector (bbox_head)'
         elif 'head' in tops:
             kind = 'a classifier (head)'
+        elif len(tops) == 1:
+            return f'a backbone alone (keys under backbone.): {_backbone_phrase(backbone)}'
         else:
             kind = f'a model with parts {", ".join(sorted(tops))}'
         return f'{kind} with {_backbone_phrase(backbone)}'

@@ -495,7 +495,8 @@ def test_load_from_in_training_must_fit(uninterrupted, tmp_path):
     torch.save({'state_dict': {k: v for k, v in state.items() if not k.startswith('head.')}},
                headless)
     with pytest.raises(CheckpointError, match=r'load_from \S+ fills \d+ of the \d+ tensors '
-                       r'of the model \(missing head\.\* \(2\)\)'):
+                       r'of the model \(missing head\.\* \(2\)\)\. The file is a backbone '
+                       r'alone \(keys under backbone\.\): a MetaFormer backbone'):
         prepared(headless)
     prepared(headless, '--allow-partial')
 
