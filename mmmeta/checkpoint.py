@@ -17,7 +17,6 @@ the authors or of mmsegmentation's model zoo load into our configs with ``load_f
 ``tools/test.py`` directly.
 """
 import os
-import pickle
 import re
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Tuple
@@ -45,28 +44,20 @@ class CheckpointError(ValueError):
 
 
 # ------------------------------------------------------------------------------------ reading
-def read_state_dict(path: str) -> StateDict:
-    """Read a checkpoint file safely and return its (possibly nested) state dict."""
+def read_state_dict(path: str, source: str = '') -> StateDict:
+    """Read a checkpoint file safely and return its (possibly nested) state dict.
+
+    Unreadable files (empty, truncated, not a checkpoint, pickled code) raise one
+    :class:`CheckpointError` sentence from :func:`mmmeta.files.load_checkpoint_file`.
+    """
+    from .files import load_checkpoint_file
     path = os.path.expanduser(str(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'checkpoint not found: {path}. Download it to that path (README, "Pretrained '
             f'weights"), point init_cfg.checkpoint / load_from at the right file, or set '
             f'model.backbone.init_cfg=None to start from random weights.')
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(path, device='cpu')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f'{path} contains pickled Python objects beyond tensors, which mmmeta does not '
-            f'execute ({str(err).splitlines()[-1].strip()}). Re-save only its state dict '
-            f'(torch.save(ckpt["state_dict"], new_path)) in an environment you trust.') from None
-    except Exception as err:  # truncated / not a torch file
-        raise CheckpointError(f'cannot read checkpoint {path}: {type(err).__name__}: {err}. '
-                              f'Is the file complete and a torch or safetensors file?') from None
-    return unwrap(ckpt, path)
+    return unwrap(load_checkpoint_file(path, 'cpu', source), path)
 
 
 def unwrap(ckpt, path: str = '<checkpoint>') -> StateDict:

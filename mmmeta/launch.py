@@ -11,6 +11,12 @@ add what a CPU-only machine and a first-time user need:
 * Clear one-paragraph errors (``SystemExit``, no traceback) for what otherwise fails deep
   inside the stack: a missing config, checkpoint or dataset path, a malformed COCO
   annotation file, and mixed precision (``AmpOptimWrapper``) without a GPU.
+* Reliability (issue #13): ``--resume`` falls back to the newest complete checkpoint when
+  ``last_checkpoint`` names a missing or partial file, and says when there is nothing to
+  resume; ``load_from`` / CHECKPOINT must fill the whole model (:mod:`mmmeta.load_check`,
+  ``--allow-partial`` to load part of it on purpose); config syntax errors, malformed
+  ``--cfg-options``, unknown config keys, an unwritable work directory, empty or incomplete
+  datasets and unreadable files are one sentence (:mod:`mmmeta.cli`).
 """
 import argparse
 import datetime
@@ -21,11 +27,15 @@ import mmap
 import os
 import os.path as osp
 import subprocess
-from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
+import tempfile
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from .cli import CfgOptionsAction, check_config_keys, fail, load_config_file, run_tool
+from .files import checkpoint_problem, checkpoints_in, load_checkpoint_file
 
 # default_scope -> importable library that provides it.
 SUPPORTED_SCOPES: Dict[str, str] = {'mmdet': 'mmdet', 'mmseg': 'mmseg', 'mmpretrain': 'mmpretrain'}
@@ -38,11 +48,6 @@ FULL_JSON_CHECK_MAX_BYTES = 64 * 1024 * 1024
 COCO_KEYS = ('images', 'annotations', 'categories')
 # tools/make_demo_data.py writes small synthetic datasets (data/demo_coco, data/demo_ade).
 DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade'}
-
-
-def fail(message: str) -> NoReturn:
-    """Stop with a one-paragraph message and exit status 1, without a traceback."""
-    raise SystemExit(f'error: {message}')
 
 
 def _is_remote(path: str) -> bool:
@@ -97,7 +102,13 @@ _CFG_OPTIONS_HELP = (
 
 
 def _add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=_CFG_OPTIONS_HELP)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help=_CFG_OPTIONS_HELP)
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='load a load_from / CHECKPOINT file that fills only part of the '
+                        'model (by default such a file is refused with a report)')
+    parser.add_argument('--verbose', action='store_true',
+                        help='show the traceback of an error as well (or MMMETA_VERBOSE=1)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -157,7 +168,7 @@ def load_config(path: str) -> Config:
     if not osp.isfile(path):
         fail(f'config file not found: {path!r} (current directory: {os.getcwd()}). Configs of '
              'this project live in configs/, e.g. configs/retinanet_poolformer_s12_1x_coco.py.')
-    return Config.fromfile(path)
+    return load_config_file(path)
 
 
 def apply_common_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -184,11 +195,67 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
+        resolve_auto_resume(cfg)
     elif args.resume is not None:
         check_checkpoint(args.resume, '`--resume`')
+        check_complete(args.resume, '`--resume`')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
+
+
+def find_resume_checkpoint(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
+    """(checkpoint to resume from, note). The file ``work_dir/last_checkpoint`` names, if it
+    is complete; else the newest complete ``epoch_N.pth``/``iter_N.pth`` in ``work_dir``, with
+    a note saying why (None when there is none)."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(marker):
+        with open(marker) as f:
+            named = f.read().strip() or None
+    if named:
+        problem = checkpoint_problem(named)
+        if problem is None:
+            return named, None
+        why = f'{marker} names {named}, but {problem}'
+    else:
+        why = f'there is no {marker}'
+    for candidate in checkpoints_in(work_dir):
+        if osp.abspath(candidate) != osp.abspath(named or '') and \
+                checkpoint_problem(candidate) is None:
+            return candidate, (f'--resume: {why}; resuming from the newest complete '
+                               f'checkpoint, {candidate}, instead.')
+    return None, why
+
+
+def resolve_auto_resume(cfg: Config) -> None:
+    """``--resume`` without a path: pick the checkpoint now (see find_resume_checkpoint) and
+    say so; with nothing to resume, say that training starts from the beginning."""
+    path, note = find_resume_checkpoint(cfg.work_dir)
+    if path is None:
+        print_log(f'--resume: nothing to resume in {cfg.work_dir} ({note}, and no complete '
+                  'epoch_N.pth / iter_N.pth checkpoint there); training starts from the '
+                  'beginning.', logger='current', level=logging.WARNING)
+        cfg.resume = False
+        return
+    if note:
+        print_log(note, logger='current', level=logging.WARNING)
+    else:  # mmengine's wording, as when it picks the file itself
+        print_log(f'Auto resumed from the latest checkpoint {path}.', logger='current')
+    cfg.load_from = path
+
+
+def check_complete(path: str, source: str) -> None:
+    """Fail clearly when a local checkpoint file is empty, truncated or not a checkpoint."""
+    problem = checkpoint_problem(path)
+    if problem is None:
+        return
+    others = [p for p in checkpoints_in(osp.dirname(osp.abspath(path)))
+              if checkpoint_problem(p) is None]
+    fix = (f'resume from {others[0]} (the newest complete checkpoint next to it), or use '
+           '`--resume` without a path to pick it automatically') if others else \
+        'use another checkpoint'
+    fail(f'cannot use checkpoint {path} ({source}): {problem}; {fix}.')
 
 
 def _enable_amp(cfg: Config) -> None:
@@ -578,6 +645,7 @@ def check_datasets(cfg: Config, phase: str) -> None:
                 note = '' if field == 'data_root' or not ds.get('data_root') else \
                     f' under data_root {ds["data_root"]!r}'
                 checker.check(path, f'{key}.{field}', f'{key}.data_root=/path/to/data', note)
+            check_dataset_images(ds, key, scope)
     for eval_key in _evaluators_for(cfg, phase):
         for key, metric in iter_metric_cfgs(cfg.get(eval_key, None), eval_key):
             ann_file = metric.get('ann_file', None)
@@ -607,6 +675,69 @@ class _PathChecker:
                  f'or create a small demo dataset with `{self.demo_hint}`.')
         if self.coco and key.endswith('ann_file') and path.endswith('.json'):
             check_coco_annotation(path, key, self.need_annotations)
+
+
+def _count_missing(paths: List[str]) -> Tuple[int, Optional[str]]:
+    missing = [p for p in paths if not osp.isfile(p)]
+    return len(missing), (missing[0] if missing else None)
+
+
+def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
+    """Fail clearly, before training, when a dataset lists no image or names image files that
+    are not there (counted where that is cheap: COCO files and mmpretrain lists up to 64 MB,
+    mmseg image folders)."""
+    paths = dict(_dataset_paths(ds))
+    ann, img_dir = paths.get('ann_file'), None
+    if scope == 'mmdet' and ann and ann.endswith('.json') and osp.isfile(ann) \
+            and os.path.getsize(ann) <= FULL_JSON_CHECK_MAX_BYTES:
+        img_dir = paths.get('data_prefix.img', ds.get('data_root') or '')
+        with open(ann, 'rb') as f:
+            images = json.load(f).get('images', [])
+        if not images:
+            fail(f'annotation file {ann!r} ({key}.ann_file) lists no images ("images" is '
+                 'empty), so there is nothing to train or evaluate on; point ann_file at the '
+                 'right file or recreate it (demo data: `python tools/make_demo_data.py coco '
+                 '--force`).')
+        files = [osp.join(img_dir, str(im.get('file_name', ''))) for im in images]
+        what = f'images listed in {ann!r}'
+    elif scope == 'mmseg' and 'data_prefix.img_path' in paths and not ann \
+            and osp.isdir(paths['data_prefix.img_path']):
+        img_dir = paths['data_prefix.img_path']
+        img_suffix = ds.get('img_suffix', '.jpg')
+        seg_dir = paths.get('data_prefix.seg_map_path')
+        seg_suffix = ds.get('seg_map_suffix', '.png')
+        images = sorted(osp.relpath(osp.join(d, n), img_dir)
+                        for d, _, names in os.walk(img_dir) for n in names
+                        if n.endswith(img_suffix))
+        if not images:
+            fail(f'the image folder {img_dir!r} ({key}.data_prefix.img_path) holds no '
+                 f'{img_suffix} image, so there is nothing to train or evaluate on; point '
+                 'data_root/data_prefix at the dataset (demo data: `python '
+                 'tools/make_demo_data.py ade`).')
+        if not seg_dir:
+            return
+        files = [osp.join(seg_dir, i[:-len(img_suffix)] + seg_suffix) for i in images]
+        what = f'segmentation maps of the images in {img_dir!r} (in {seg_dir!r})'
+    elif scope == 'mmpretrain' and ann and not ann.endswith('.json') and osp.isfile(ann) \
+            and os.path.getsize(ann) <= FULL_JSON_CHECK_MAX_BYTES:
+        prefix = ds.get('data_prefix') or ''
+        prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+        root = ds.get('data_root') or ''
+        img_dir = prefix if osp.isabs(prefix) or not root else osp.join(root, prefix)
+        with open(ann) as f:  # CustomDataset / ImageNet lists: "relative/path label"
+            names = [line.strip().rsplit(' ', 1)[0] for line in f if line.strip()]
+        if not names:
+            fail(f'annotation file {ann!r} ({key}.ann_file) lists no images, so there is '
+                 'nothing to train or evaluate on; point ann_file at the right file or '
+                 'recreate it (demo data: `python tools/make_demo_data.py cls --force`).')
+        files = [osp.join(img_dir, n) for n in names]
+        what = f'images listed in {ann!r}'
+    else:
+        return
+    missing, first = _count_missing(files)
+    if missing:
+        fail(f'{missing} of the {len(files)} {what} are missing (e.g. {first!r}; from '
+             f'{key}); restore them, or remove their entries from the annotations.')
 
 
 def _format_only(evaluator: Any) -> bool:
@@ -685,23 +816,118 @@ def build_runner(cfg: Config):
     return registry.build(cfg)
 
 
-def prepare(cfg: Config, phase: str):
+def check_work_dir(work_dir: str) -> None:
+    """Fail clearly when the work directory cannot be created or written to."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=work_dir, prefix='.write-test-')
+        probe.close()
+    except OSError as err:
+        fail(f'cannot write to the work directory {work_dir!r} ({err.strerror or err}); '
+             'choose a writable directory with --work-dir.')
+
+
+def _backbone_cfg(cfg: Config) -> dict:
+    model = cfg.get('model', None) or {}
+    if 'module' in model and 'backbone' not in model:  # test-time augmentation wrapper
+        model = model['module']
+    backbone = model.get('backbone', None)
+    return backbone if isinstance(backbone, dict) else {}
+
+
+def _is_metaformer(backbone_cfg: dict) -> bool:
+    return str(backbone_cfg.get('type', '')).split('.')[-1] == 'MetaFormer'
+
+
+def read_load_from(cfg: Config, phase: str, allow_partial: bool):
+    """Read the ``load_from`` / CHECKPOINT file once, before the Runner is built (None when
+    there is nothing to check: resuming, unset, remote). A backbone-only file of a published
+    layout becomes ``model.backbone.init_cfg`` for training (and says so); for testing it is
+    refused unless ``allow_partial``. Returns (path, state dict, backbone-only?)."""
+    from .load_check import backbone_only_layout, describe_state, file_state
+    path = cfg.get('load_from', None)
+    if not path or cfg.get('resume', False) or _is_remote(path):
+        return None
+    source = 'CHECKPOINT' if phase == 'test' else 'load_from'
+    state = file_state(load_checkpoint_file(path, source=source))
+    backbone = _backbone_cfg(cfg)
+    if backbone_only_layout(state) is None or not _is_metaformer(backbone):
+        return path, state, False
+    what = describe_state(state)
+    if phase == 'train':
+        backbone['init_cfg'] = dict(type='Pretrained', checkpoint=path)
+        cfg.load_from = None
+        print_log(f'load_from {path} is {what}: it is loaded into model.backbone (as '
+                  'model.backbone.init_cfg); the rest of the model starts from its own '
+                  'initialisation.', logger='current', level=logging.WARNING)
+        return None
+    if not allow_partial:
+        fail(f'CHECKPOINT {path} is {what}: it has no weights for the rest of the model, so '
+             'the evaluation would be meaningless. Train the whole model from it '
+             f"(model.backbone.init_cfg=dict(type='Pretrained', checkpoint='{path}')) and "
+             'test that checkpoint, or pass --allow-partial to evaluate it anyway.')
+    cfg.load_from = None  # loaded into the backbone after the Runner is built
+    return path, state, True
+
+
+def check_loaded_file(runner, phase: str, checked, allow_partial: bool) -> None:
+    """Refuse (or, with ``allow_partial``, report) a file that does not fill the model."""
+    from .checkpoint import load_pretrained
+    from .load_check import check_checkpoint_fits, model_for_loading
+    if checked is None:
+        return
+    path, state, backbone_only = checked
+    source = 'CHECKPOINT' if phase == 'test' else 'load_from'
+    if backbone_only:
+        report = load_pretrained(model_for_loading(runner.model).backbone, path)
+        print_log(f'--allow-partial: loaded only the backbone from {path}; the rest of the '
+                  f'model is randomly initialised ({report.splitlines()[0]}).',
+                  logger='current', level=logging.WARNING)
+        return
+    report = check_checkpoint_fits(runner.model, state, path, source, allow_partial)
+    print_log(report, logger='current',
+              level=logging.WARNING if allow_partial else logging.INFO)
+
+
+# The default hooks mmengine's Runner knows; `None` removes one of these. Other names (the
+# libraries' `visualization`, mmmeta's `divergence`) are dropped here when set to None, since
+# the Runner would assert on them.
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
+                          'checkpoint')
+
+
+def drop_disabled_hooks(cfg: Config) -> None:
+    """``default_hooks.NAME=None`` disables hook NAME, whatever its name."""
+    hooks = cfg.get('default_hooks', None)
+    if isinstance(hooks, dict):
+        for name in [n for n, h in hooks.items() if h is None]:
+            if name not in MMENGINE_DEFAULT_HOOKS:
+                del hooks[name]
+
+
+def prepare(cfg: Config, phase: str, allow_partial: bool = False):
     """Adapt to the device, check, import the library, init distributed, build the Runner."""
     distributed = cfg.get('launcher', 'none') != 'none'
+    drop_disabled_hooks(cfg)
     adapt_cfg_for_device(cfg, distributed)
     check_run(cfg, phase)
-    init_library(cfg)
+    check_work_dir(cfg.work_dir)
+    lib = init_library(cfg)
+    check_config_keys(cfg, lib)
+    checked = read_load_from(cfg, phase, allow_partial)
     if distributed:
         dist_cfg = dict((cfg.get('env_cfg', None) or {}).get('dist_cfg', None) or {})
         init_distributed(cfg.launcher, **dist_cfg)
-    return build_runner(cfg)
+    runner = build_runner(cfg)
+    check_loaded_file(runner, phase, checked, allow_partial)
+    return runner
 
 
 def run_train(argv: Optional[Sequence[str]] = None):
     """``tools/train.py``: returns the Runner after training."""
     args = parse_args(build_train_parser(), argv)
     cfg = apply_train_args(load_config(args.config), args)
-    runner = prepare(cfg, 'train')
+    runner = prepare(cfg, 'train', args.allow_partial)
     runner.train()
     return runner
 
@@ -710,6 +936,15 @@ def run_test(argv: Optional[Sequence[str]] = None):
     """``tools/test.py``: returns the metrics of ``runner.test()``."""
     args = parse_args(build_test_parser(), argv)
     cfg = apply_test_args(load_config(args.config), args)
-    runner = prepare(cfg, 'test')
+    runner = prepare(cfg, 'test', args.allow_partial)
     return runner.test()
 
+
+def main_train(argv: Optional[Sequence[str]] = None):
+    """tools/train.py: :func:`run_train` with one-sentence errors (mmmeta.cli.run_tool)."""
+    return run_tool(run_train, argv)
+
+
+def main_test(argv: Optional[Sequence[str]] = None):
+    """tools/test.py: :func:`run_test` with one-sentence errors (mmmeta.cli.run_tool)."""
+    return run_tool(run_test, argv)

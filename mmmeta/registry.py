@@ -10,10 +10,14 @@ import importlib
 import warnings
 from typing import Dict, List
 
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmmeta', locations=['mmmeta.models'])
+# mmmeta's hooks (mmmeta.hooks) are also registered in mmengine's root HOOKS registry, which
+# every library's HOOKS registry falls back to: `type='SafeCheckpointHook'` works anywhere.
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmmeta', locations=['mmmeta.hooks'])
 
 DOWNSTREAM = ('mmdet', 'mmseg', 'mmpretrain')
 REGISTERED: Dict[str, List[str]] = {}

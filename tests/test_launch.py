@@ -6,6 +6,7 @@ are made in ``tmp_path``. The distributed test starts two real processes with to
 import json
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,14 +116,16 @@ def make_coco(root: Path) -> Path:
     (root / 'annotations').mkdir(parents=True)
     for split in ('train', 'val'):
         (root / split).mkdir()
+        (root / split / 'a.jpg').write_bytes(b'')  # the launcher counts missing image files
         (root / 'annotations' / f'{split}.json').write_text(json.dumps(COCO))
     return root
 
 
 def make_ade(root: Path) -> Path:
-    for sub in ('images', 'annotations'):
+    for sub, name in (('images', 'a.jpg'), ('annotations', 'a.png')):
         for split in ('training', 'validation'):
             (root / sub / split).mkdir(parents=True)
+            (root / sub / split / name).write_bytes(b'')  # the launcher counts image files
     return root
 
 
@@ -223,9 +226,17 @@ def test_launcher_and_cfg_options(det_cfg_file):
     assert config_for_train([det_cfg_file]).launcher == 'none'
 
 
-def test_resume_auto_and_path(det_cfg_file, ckpt_file):
-    cfg = config_for_train([det_cfg_file, '--resume'])
-    assert cfg.resume is True and cfg.load_from is None
+def test_resume_auto_and_path(det_cfg_file, ckpt_file, tmp_path):
+    work_dir = tmp_path / 'work'
+    # nothing to resume yet: said in one line, training starts from the beginning
+    cfg = config_for_train([det_cfg_file, '--resume', '--work-dir', work_dir])
+    assert cfg.resume is False and cfg.load_from is None
+    # the checkpoint last_checkpoint names is picked before the Runner is built
+    work_dir.mkdir()
+    torch.save({'state_dict': {}}, work_dir / 'epoch_1.pth')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_1.pth'))
+    cfg = config_for_train([det_cfg_file, '--resume', '--work-dir', work_dir])
+    assert cfg.resume is True and cfg.load_from == str(work_dir / 'epoch_1.pth')
     cfg = config_for_train([det_cfg_file, '--resume', ckpt_file])
     assert cfg.resume is True and cfg.load_from == str(ckpt_file)
     cfg = config_for_train([det_cfg_file])
@@ -394,7 +405,7 @@ def test_missing_ann_file_and_prefix(det_cfg_file, tmp_path, seg_cfg_file, ckpt_
     assert 'annotations/val.json' in error_of(exc)
     assert 'val_dataloader.dataset.ann_file' in error_of(exc)
 
-    (tmp_path / 'ade' / 'annotations' / 'validation').rmdir()
+    shutil.rmtree(tmp_path / 'ade' / 'annotations' / 'validation')
     launch.check_run(config_for_train([seg_cfg_file]), 'train')  # no val loop: not checked
     with pytest.raises(SystemExit) as exc:
         launch.check_run(config_for_test([seg_cfg_file, ckpt_file]), 'test')

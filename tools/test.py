@@ -19,7 +19,7 @@ from mmmeta import launch  # noqa: E402
 
 
 def main() -> None:
-    launch.run_test()
+    launch.main_test()
 
 
 if __name__ == '__main__':

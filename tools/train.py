@@ -18,7 +18,7 @@ from mmmeta import launch  # noqa: E402
 
 
 def main() -> None:
-    launch.run_train()
+    launch.main_train()
 
 
 if __name__ == '__main__':

@@ -12,8 +12,11 @@ default_hooks = dict(
     # enable the parameter scheduler.
     param_scheduler=dict(type='ParamSchedulerHook'),
     # save a checkpoint every epoch, keep the last 3 and the best top-1.
+    # crash-safe (mmmeta.hooks): written to a temporary file, fsynced, renamed into place.
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
+        type='SafeCheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
+    # stop at the first NaN/Inf loss or grad norm that damages the weights (mmmeta.hooks).
+    divergence=dict(type='DivergenceGuardHook'),
     # set sampler seed in distributed environment.
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # validation results visualization, set True to enable it.

@@ -5,7 +5,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    # crash-safe checkpoints (mmmeta.hooks): written to a temporary file, fsynced, renamed
+    checkpoint=dict(type='SafeCheckpointHook', interval=1),
+    # stop at the first NaN/Inf loss or grad norm that damages the weights
+    divergence=dict(type='DivergenceGuardHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

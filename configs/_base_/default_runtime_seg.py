@@ -12,7 +12,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000),
+    # crash-safe checkpoints (mmmeta.hooks): written to a temporary file, fsynced, renamed
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=4000),
+    # stop at the first NaN/Inf loss or grad norm that damages the weights
+    divergence=dict(type='DivergenceGuardHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 

@@ -86,7 +86,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=64)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        _delete_=True, type='CheckpointHook', by_epoch=False, interval=max_iters,
+        _delete_=True, type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False, window_size=10)
 randomness = dict(seed=0)

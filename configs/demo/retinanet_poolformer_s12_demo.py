@@ -93,6 +93,6 @@ auto_scale_lr = dict(enable=False, base_batch_size=4)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False, window_size=10)
