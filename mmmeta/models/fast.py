@@ -123,10 +123,11 @@ def _block_no_grad(blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def fused_stage(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """A pooling stage on NCHW ``x``: its blocks run fused channels-last; returns contiguous
-    NCHW (the channels-last activation is not kept: nothing in backward needs it)."""
-    t = stage.embed(x).permute(0, 2, 3, 1).contiguous()  # N, H, W, C
+    """A pooling stage on NCHW ``x``: its blocks run fused channels-last. Returns an NCHW view
+    with channels-last strides: the next stage's downsampling conv runs channels-last on it
+    without a copy; the backbone makes the maps it returns contiguous."""
+    t = stage.embed(x).permute(0, 2, 3, 1).contiguous()  # N, H, W, C (free if x is a view)
     block = _block_with_grad if torch.is_grad_enabled() else _block_no_grad
     for blk in stage.blocks:
         t = block(blk, t)
-    return t.permute(0, 3, 1, 2).contiguous()
+    return t.permute(0, 3, 1, 2)
