@@ -16,15 +16,23 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
-max_iters = 200
+max_iters = 500
 
 model = dict(
     backbone=dict(
+        fast=False,  # TEMP until the fast path's contiguous-output fix lands on main
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/demo/poolformer_s12_shapes.safetensors')),
     roi_head=dict(
-        bbox_head=dict(num_classes=4), mask_head=dict(num_classes=4)))
+        bbox_head=dict(num_classes=4),
+        mask_roi_extractor=dict(roi_layer=dict(output_size=7)),
+        mask_head=dict(num_classes=4)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=200, max_per_img=100),
+        rcnn=dict(sampler=dict(num=64), mask_size=14)),
+    test_cfg=dict(
+        rpn=dict(nms_pre=200, max_per_img=100), rcnn=dict(max_per_img=20)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
@@ -43,7 +51,7 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=2,
+    batch_size=4,
     num_workers=2,
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -65,14 +73,14 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-# schedule: max_iters iterations of batch 2, evaluated once at the end
+# schedule: max_iters iterations of batch 4, evaluated once at the end
 train_cfg = dict(
     _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=30),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
     dict(
         type='MultiStepLR',
         by_epoch=False,
@@ -85,11 +93,11 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.0003, weight_decay=0.0001))
-auto_scale_lr = dict(enable=False, base_batch_size=2)
+auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
+    logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='CheckpointHook', by_epoch=False, interval=100,  # TEMP: measuring run
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False, window_size=10)
