@@ -20,13 +20,21 @@ import os
 import pickle
 import re
 from collections import defaultdict
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 StateDict = Dict[str, torch.Tensor]
 CLASSIFIER_HINT = 'classifier weights (not part of a backbone)'
+# Converted name of an ImageNet classifier's final norm (official ``norm.*``, timm
+# ``head.norm.*``) until :func:`place_head_norm` decides where it goes.
+HEAD_NORM = 'head_norm.'
+HEAD_NORM_DROPPED = (
+    "the classifier's final norm (norm.*) is not loaded: the output norms of a dense-prediction "
+    "backbone start from their init and train with the detector/segmentor, as in the authors' "
+    "detection and segmentation code; it loads into norm{last} only for a backbone that "
+    "returns the last stage alone (a classifier)")
 
 # Keys whose 2-D nn.Linear weights are 1x1 convs in mmmeta.
 _POINTWISE = re.compile(r'\.(mlp\.fc[12]|token_mixer\.pwconv[12])\.weight$')
@@ -102,21 +110,44 @@ def detect_layout(keys) -> str:
         f'mmmeta keys; first keys are {keys[:6]}')
 
 
-def _v1_key(k: str) -> Optional[str]:
+def _v1_network_stages(keys) -> Dict[int, int]:
+    """Index in the official ``network`` list -> mmmeta stage.
+
+    The list interleaves block groups (``network.i.j.*``), downsampling (``network.i.proj``)
+    and, in the ablation models, position embeddings (``network.i.pos_embed``); the last two
+    belong to the stage whose blocks come next.
+    """
+    kinds = {}
+    for k in keys:
+        m = re.match(r'network\.(\d+)\.(\d+|proj|pos_embed)\b', k)
+        if m:
+            kinds[int(m.group(1))] = 'blocks' if m.group(2).isdigit() else m.group(2)
+    stages, stage = {}, 0
+    for idx in sorted(kinds):
+        stages[idx] = stage
+        stage += kinds[idx] == 'blocks'
+    return stages
+
+
+def _v1_key(k: str, stages: Dict[int, int]) -> Optional[str]:
     """Official/mmpretrain PoolFormer v1 name -> mmmeta name (None: classifier, dropped)."""
     m = re.match(r'network\.(\d+)\.(\d+)\.(.*)$', k)
     if m:
         net, j, rest = int(m.group(1)), m.group(2), m.group(3)
         rest = re.sub(r'^layer_scale_(\d)$', r'layer_scale\1.scale', rest)
-        return f'stages.{net // 2}.blocks.{j}.{rest}'
+        return f'stages.{stages[net]}.blocks.{j}.{rest}'
     m = re.match(r'network\.(\d+)\.proj\.(.*)$', k)
     if m:
-        return f'stages.{(int(m.group(1)) + 1) // 2}.downsample.conv.{m.group(2)}'
+        return f'stages.{stages[int(m.group(1))]}.downsample.conv.{m.group(2)}'
+    m = re.match(r'network\.(\d+)\.pos_embed$', k)
+    if m:
+        return f'stages.{stages[int(m.group(1))]}.pos_embed.pos_embed'
     m = re.match(r'norm(\d)\.(.*)$', k)  # dense-prediction output norms norm0/2/4/6
     if m:
-        return f'norm{int(m.group(1)) // 2}.{m.group(2)}'
-    if k.startswith('norm.'):  # classifier's norm on the last stage
-        return 'norm3.' + k[len('norm.'):]
+        idx = int(m.group(1))
+        return f'norm{stages.get(idx, idx // 2)}.{m.group(2)}'
+    if k.startswith('norm.'):  # the classifier's final norm (see place_head_norm)
+        return HEAD_NORM + k[len('norm.'):]
     if k.startswith('patch_embed.proj.'):
         return 'stem.conv.' + k[len('patch_embed.proj.'):]
     return None
@@ -137,17 +168,25 @@ def _v2_key(k: str) -> Optional[str]:
 
 def _timm_key(k: str) -> Optional[str]:
     k = re.sub(r'^stages_(\d+)\.', r'stages.\1.', k)
+    if k.startswith('head.norm.'):  # the classifier's final norm (see place_head_norm)
+        return HEAD_NORM + k[len('head.norm.'):]
     return None if k.startswith('head.') else k
 
 
-_RENAMERS = {'poolformer_v1': _v1_key, 'metaformer_v2': _v2_key, 'timm': _timm_key,
-             'mmmeta': lambda k: k}
+def _renamer(layout: str, keys) -> Callable[[str], Optional[str]]:
+    if layout == 'poolformer_v1':
+        stages = _v1_network_stages(keys)
+        return lambda k: _v1_key(k, stages)
+    return {'metaformer_v2': _v2_key, 'timm': _timm_key, 'mmmeta': lambda k: k}[layout]
 
 
 def convert_backbone(state: StateDict) -> Tuple[StateDict, str, List[str]]:
-    """Convert backbone keys of any layout to mmmeta's. Returns (state, layout, dropped keys)."""
+    """Convert backbone keys of any layout to mmmeta's. Returns (state, layout, dropped keys).
+
+    The classifier's final norm of an ImageNet file is kept as ``head_norm.*``; where it goes
+    depends on the model (:func:`place_head_norm`)."""
     layout = detect_layout(state)
-    rename = _RENAMERS[layout]
+    rename = _renamer(layout, state)
     out, dropped = {}, []
     for k, v in state.items():
         new = rename(k)
@@ -161,6 +200,32 @@ def convert_backbone(state: StateDict) -> Tuple[StateDict, str, List[str]]:
 
 
 # ------------------------------------------------------------------------------------ matching
+def _stage_keys(state: StateDict) -> Dict[str, Tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()
+            if k.startswith(('stem.', 'stages.')) and not k.endswith('num_batches_tracked')}
+
+
+def arch_guess(state: StateDict) -> List[str]:
+    """The archs whose backbone has exactly the keys and shapes of ``state`` (mmmeta names) in
+    the stages it covers: the family shows in the keys (attention qkv, sepconv, random matrix,
+    layer vs residual scales), so same-shaped families are told apart."""
+    from .models.metaformer import ARCHS, MetaFormer
+    have = _stage_keys(state)
+    stages = {int(k.split('.')[1]) for k in have if k.startswith('stages.')}
+    if not stages:
+        return []
+    out = []
+    for name in ARCHS:
+        if len(ARCHS[name]['depths']) <= max(stages):
+            continue
+        with torch.device('meta'):
+            own = _stage_keys(MetaFormer(name, out_indices=max(stages), fast=False).state_dict())
+        if {k: v for k, v in own.items() if not k.startswith('stages.') or
+                int(k.split('.')[1]) in stages} == have:
+            out.append(name)
+    return out
+
+
 def _shape_summary(state: StateDict) -> str:
     dims = [state[k].shape[0] for k in ('stem.conv.weight',) if k in state]
     dims += [state[f'stages.{i}.downsample.conv.weight'].shape[0]
@@ -171,9 +236,26 @@ def _shape_summary(state: StateDict) -> str:
         if m:
             depths[int(m.group(1))].add(int(m.group(2)))
     d = tuple(len(depths[i]) for i in sorted(depths))
-    from .models.metaformer import ARCHS
-    guess = [n for n, a in ARCHS.items() if tuple(a['depths']) == d and tuple(a['dims']) == tuple(dims)]
+    guess = arch_guess(state)
     return f'depths {d}, dims {tuple(dims)}' + (f' (like {", ".join(guess)})' if guess else '')
+
+
+def place_head_norm(state: StateDict, model: nn.Module) -> Optional[str]:
+    """In place: the classifier's final norm (``head_norm.*``) goes into the last output norm of
+    a backbone that returns the last stage alone (a classifier); for a dense-prediction backbone
+    it is dropped, as the authors' detection/segmentation code leaves every output norm at its
+    init. Returns a report line when dropped."""
+    keys = [k for k in state if k.startswith(HEAD_NORM)]
+    if not keys:
+        return None
+    sub = {k[len(HEAD_NORM):]: state.pop(k) for k in keys}
+    depths = getattr(model, 'arch_settings', {}).get('depths', ())
+    last = len(depths) - 1
+    if last >= 0 and tuple(getattr(model, 'out_indices', ())) == (last,) and \
+            isinstance(getattr(model, f'norm{last}', None), nn.Module):
+        state.update({f'norm{last}.{k}': v for k, v in sub.items()})
+        return None
+    return HEAD_NORM_DROPPED.format(last=max(last, 0))
 
 
 def _group(keys: List[str]) -> str:
@@ -233,16 +315,20 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
     if not state:
         raise CheckpointError(f'no keys under prefix {prefix!r} in {path}')
     state, layout, dropped = convert_backbone(state)
+    head_norm = place_head_norm(state, model)
     used, report = match_report(model, state, f'{path} [{layout} layout]')
     model.load_state_dict(used, strict=False)
     if dropped:
         report += f'\n  dropped {len(dropped)} {CLASSIFIER_HINT}: {_group(dropped)}'
+    if head_norm:
+        report += f'\n  {head_norm}'
     print_log(report, logger=logger)
     return report
 
 
-def convert_prefixed(state: StateDict, prefix: str) -> None:
-    """In place: convert the keys under ``prefix`` (e.g. ``'backbone.'``) of a full model."""
+def convert_prefixed(state: StateDict, prefix: str, model: Optional[nn.Module] = None) -> None:
+    """In place: convert the keys under ``prefix`` (e.g. ``'backbone.'``) of a full model
+    (``model``: the backbone they load into, which decides where a classifier norm goes)."""
     sub = {k[len(prefix):]: k for k in state if k.startswith(prefix)}
     if not sub:
         return
@@ -254,12 +340,14 @@ def convert_prefixed(state: StateDict, prefix: str) -> None:
         return
     tensors = {s: state.pop(full) for s, full in sub.items()}
     converted, _, _ = convert_backbone(tensors)
+    if model is not None:
+        place_head_norm(converted, model)
     state.update({prefix + k: v for k, v in converted.items()})
 
 
 def state_dict_pre_hook(module, state_dict, prefix, *args, **kwargs) -> None:
     """load_state_dict pre-hook: foreign layouts under this module's prefix are converted."""
-    convert_prefixed(state_dict, prefix)
+    convert_prefixed(state_dict, prefix, module)
 
 
 def convert_file(src: str, dst: str, arch: Optional[str] = None,

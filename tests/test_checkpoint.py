@@ -107,10 +107,16 @@ def test_official_v1_layout_and_report(tmp_path):
     m = MetaFormer('poolformer_s12')
     report = load_pretrained(m, str(path), logger='silent')
     assert 'poolformer_v1' in report
-    assert 'untrained output norms' in report and 'norm0, norm1, norm2' in report
+    assert 'untrained output norms' in report and 'norm0, norm1, norm2, norm3' in report
     assert 'dropped 2' in report and 'head' in report  # classifier fc dropped
-    # the classifier's last-stage GroupNorm becomes norm3
-    assert torch.equal(m.norm3.weight, t.state_dict()['head.norm.weight'])
+    # as in the authors' dense code, the classifier's final norm is not an output norm ...
+    assert "classifier's final norm (norm.*) is not loaded" in report
+    assert not torch.equal(m.norm3.weight, t.state_dict()['head.norm.weight'])
+    # ... except for a backbone that returns the last stage alone (a classifier's trunk)
+    cls = MetaFormer('poolformer_s12', out_indices=(3,))
+    report = load_pretrained(cls, str(path), logger='silent')
+    assert torch.equal(cls.norm3.weight, t.state_dict()['head.norm.weight'])
+    assert 'untrained' not in report and 'norm.*' not in report
     x = torch.randn(*SIZE)
     with torch.no_grad():
         assert_same(timm_features(t, x), build_loaded('poolformer_s12', path)(x))

@@ -40,7 +40,10 @@ def test_random_mixing_is_the_paper_operator_at_224():
     x = torch.randn(2, 320, 14, 14)
     ref = torch.einsum('mn,bnc->bmc', m.random_matrix, tokens(x))
     assert torch.allclose(tokens(m(x)), ref, atol=1e-5)
-    assert torch.equal(build_mixer('random', 320, 16).random_matrix, m.random_matrix)  # seeded
+    # a new matrix per layer from torch's generator (as the authors'); seed= fixes one
+    assert not torch.equal(build_mixer('random', 320, 16).random_matrix, m.random_matrix)
+    assert torch.equal(build_mixer(dict(type='random', seed=3), 320, 16).random_matrix,
+                       build_mixer(dict(type='random', seed=3), 320, 16).random_matrix)
     assert build_mixer('random', 512, 32).random_matrix.shape == (49, 49)
 
 
@@ -105,7 +108,7 @@ def test_every_mixer_in_every_stage_forward_backward(mixer):
 
 
 def test_hybrid_arch_and_per_stage_dicts():
-    m = MetaFormer('poolformer_hybrid_s12')
+    m = MetaFormer('metaformer_ppaa_s12')
     kinds = [type(s.blocks[0].token_mixer).__name__ for s in m.stages]
     assert kinds == ['Pooling', 'Pooling', 'Attention', 'Attention']
     custom = MetaFormer('poolformer_s12', token_mixers=[

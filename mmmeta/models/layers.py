@@ -136,3 +136,23 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class PositionEmbedding(nn.Module):
+    """A learned position embedding added to an NCHW map (the v1 ablation models' hybrids).
+
+    It is learned for the stage's token grid at 224x224 input (``grid`` x ``grid``). For any
+    other map size it is resized to the map with bicubic interpolation (``align_corners=False``,
+    as mmdet/mmseg/mmpretrain resize ViT position embeddings); at the learned size it is added
+    unchanged, which is the authors' operator exactly.
+    """
+
+    def __init__(self, dim: int, grid: int):
+        super().__init__()
+        self.pos_embed = nn.Parameter(torch.zeros(1, dim, grid, grid))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos = self.pos_embed
+        if pos.shape[-2:] != x.shape[-2:]:
+            pos = F.interpolate(pos, size=x.shape[-2:], mode='bicubic', align_corners=False)
+        return x + pos

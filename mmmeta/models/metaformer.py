@@ -4,8 +4,9 @@
 (with an optional per-channel residual scale on X and Y, as in MetaFormer v2).
 
 Every published variant is an entry of :data:`ARCHS`: PoolFormer v1 (S12..M48), PoolFormerV2,
-IdentityFormer and RandFormer (S12..M48), ConvFormer and CAFormer (S18/S36/M36/B36) and the
-v1 paper's hybrid (pooling, pooling, attention, attention on the S12 body).
+IdentityFormer and RandFormer (S12..M48), ConvFormer and CAFormer (S18/S36/M36/B36) and the v1
+paper's ablation models (``metaformer_{id,pppa,ppaa,pppf,ppff}_s12``, sail-sg/poolformer
+``models/metaformer.py``).
 """
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -16,8 +17,8 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
 from ..checkpoint import state_dict_pre_hook
-from .fast import fused_block, fused_out_norm, stage_is_fusable
-from .layers import CfgType, DropPath, GroupNorm1, Mlp, build_norm, optional_scale
+from .fast import fused_stage, stage_is_fusable
+from .layers import CfgType, DropPath, Mlp, PositionEmbedding, build_norm, optional_scale
 from .mixers import build_mixer
 
 # ----------------------------------------------------------------------------------------------
@@ -39,14 +40,18 @@ _CONV_SIZES = {  # ConvFormer / CAFormer: same names, different shapes than the 
 }
 # v1: GroupNorm-1 with bias, GELU MLP with biases, no norm in stem/downsampling, layer scale,
 # a norm on every output (as the authors' dense-prediction code does).
+# The authors' v1 init: truncated normal on the MLP's 1x1 convs and on Linear layers only; the
+# stem and downsampling convs keep PyTorch's default init.
 V1 = dict(norm_cfg=dict(type='GN1', eps=1e-5), act_cfg='GELU', mlp_bias=True,
-          stem_norm_cfg=None, downsample_norm_cfg=None, res_scale_init=None, out_norm=True)
+          stem_norm_cfg=None, downsample_norm_cfg=None, res_scale_init=None, out_norm=True,
+          init_style='v1')
 # v2 ("MetaFormer baselines"): bias-free norms (eps 1e-6), StarReLU, bias-free MLP, a bias-free
 # channel LayerNorm after the stem and before each downsampling, residual scale in stages 3-4.
+# Init: truncated normal (std 0.02) on every conv and Linear.
 _LN_NB = dict(type='LN2d', eps=1e-6, bias=False)
 V2 = dict(norm_cfg=dict(type='GN1', eps=1e-6, bias=False), act_cfg='StarReLU', mlp_bias=False,
           stem_norm_cfg=_LN_NB, downsample_norm_cfg=_LN_NB, layer_scale_init=None,
-          res_scale_init=(None, None, 1.0, 1.0), out_norm=False)
+          res_scale_init=(None, None, 1.0, 1.0), out_norm=False, init_style='v2')
 V2_CONV = dict(V2, norm_cfg=_LN_NB)
 
 
@@ -64,31 +69,60 @@ def _table() -> Dict[str, dict]:
         archs[f'convformer_{size}'] = dict(V2_CONV, **shape, token_mixers='sepconv')
         archs[f'caformer_{size}'] = dict(V2_CONV, **shape,
                                          token_mixers=('sepconv', 'sepconv', 'attention', 'attention'))
-    attn_v1 = dict(type='attention', proj_bias=True)  # the v1 paper's attention (bias on proj)
-    archs['poolformer_hybrid_s12'] = dict(archs['poolformer_s12'],
-                                          token_mixers=('pooling', 'pooling', attn_v1, attn_v1))
+    # The v1 paper's ablation models (sail-sg/poolformer models/metaformer.py), on the S12 body
+    # with layer scale 1e-5. 'a': attention (bias on proj only) after a learned position
+    # embedding added in front of the first attention stage; 'f': spatial FC over 14x14 / 7x7
+    # tokens. The attention models use a channel LayerNorm (eps 1e-5), the others GroupNorm-1.
+    s12 = dict(V1, **shape_of('s12'), layer_scale_init=1e-5)
+    attn = dict(type='attention', proj_bias=True)
+    ln = dict(type='LN2d', eps=1e-5)
+    archs['metaformer_id_s12'] = dict(s12, token_mixers='identity')
+    archs['metaformer_pppa_s12'] = dict(s12, norm_cfg=ln, pos_embed=(None, None, None, 7),
+                                        token_mixers=('pooling',) * 3 + (attn,))
+    archs['metaformer_ppaa_s12'] = dict(s12, norm_cfg=ln, pos_embed=(None, None, 14, None),
+                                        token_mixers=('pooling', 'pooling', attn, attn))
+    archs['metaformer_pppf_s12'] = dict(s12, token_mixers=('pooling',) * 3 + ('spatial_mlp',))
+    archs['metaformer_ppff_s12'] = dict(s12, token_mixers=('pooling',) * 2 + ('spatial_mlp',) * 2)
     return archs
 
 
+def shape_of(size: str) -> dict:
+    depths, dims, _ = _POOL_SIZES[size]
+    return dict(depths=depths, dims=dims)
+
+
 ARCHS: Dict[str, dict] = _table()
+# Earlier names that still work.
+ARCH_ALIASES = {'poolformer_hybrid_s12': 'metaformer_ppaa_s12'}
 ARCH_KEYS = ('depths', 'dims', 'token_mixers', 'mlp_ratio', 'mlp_bias', 'act_cfg', 'norm_cfg',
              'stem_norm_cfg', 'downsample_norm_cfg', 'layer_scale_init', 'res_scale_init',
-             'out_norm', 'stem_cfg', 'downsample_cfg', 'proj_drop')
+             'out_norm', 'stem_cfg', 'downsample_cfg', 'proj_drop', 'pos_embed', 'init_style')
 ARCH_DEFAULTS = dict(mlp_ratio=4.0, stem_cfg=dict(kernel_size=7, stride=4, padding=2),
                      downsample_cfg=dict(kernel_size=3, stride=2, padding=1), proj_drop=0.0,
-                     layer_scale_init=None, token_mixers='pooling')
+                     layer_scale_init=None, token_mixers='pooling', pos_embed=None)
+# Keys for which None says "off" (no norm, no scale, ...); for every other key an override of
+# None means "the arch's own value", as a config that lists all keys with None expects.
+NONE_MEANS_OFF = ('stem_norm_cfg', 'downsample_norm_cfg', 'layer_scale_init', 'res_scale_init',
+                  'pos_embed')
+
+
+def arch_key(name: str) -> str:
+    """The table key of an arch name: case, '-' and the authors' ``_224`` suffix forgiven."""
+    key = name.lower().replace('-', '_')
+    key = key[:-len('_224')] if key.endswith('_224') else key
+    return ARCH_ALIASES.get(key, key)
 
 
 def resolve_arch(arch: Union[str, dict], **overrides) -> dict:
     """Return the full settings of ``arch`` (a name from :data:`ARCHS` or a dict) + overrides."""
     if isinstance(arch, str):
-        key = arch.lower().replace('-', '_')
+        key = arch_key(arch)
         if key not in ARCHS:
             raise ValueError(f'unknown MetaFormer arch {arch!r}; valid names: '
                              f'{", ".join(sorted(ARCHS))} (or pass a dict with depths and dims)')
         base = ARCHS[key]
     elif isinstance(arch, dict):
-        base = dict(V1, **arch) if 'norm_cfg' not in arch else dict(arch)
+        base = dict(V1, **arch)  # keys the dict does not give take the v1 defaults
         missing = {'depths', 'dims'} - set(base)
         if missing:
             raise ValueError(f'a custom arch dict needs {sorted(missing)}; got {sorted(arch)}')
@@ -98,9 +132,21 @@ def resolve_arch(arch: Union[str, dict], **overrides) -> dict:
     if unknown:
         raise TypeError(f'unknown MetaFormer argument(s) {sorted(unknown)}; architecture keys are '
                         f'{list(ARCH_KEYS)}')
+    overrides = {k: v for k, v in overrides.items() if v is not None or k in NONE_MEANS_OFF}
     cfg = copy.deepcopy({**ARCH_DEFAULTS, **base, **overrides})
     if len(cfg['depths']) != len(cfg['dims']):
         raise ValueError(f'depths {cfg["depths"]} and dims {cfg["dims"]} differ in length')
+    if cfg['init_style'] not in ('v1', 'v2'):
+        raise ValueError(f"init_style must be 'v1' (trunc-normal on MLP convs and Linear only, "
+                         f"as the PoolFormer code) or 'v2' (on every conv and Linear), got "
+                         f"{cfg['init_style']!r}")
+    if isinstance(overrides.get('token_mixers'), (list, tuple)) and \
+            any(m is None for m in overrides['token_mixers']):
+        # a None entry keeps that stage's mixer of the arch
+        own = per_stage(dict(ARCH_DEFAULTS, **base)['token_mixers'], len(cfg['depths']),
+                        'token_mixers')
+        mixers = per_stage(overrides['token_mixers'], len(cfg['depths']), 'token_mixers')
+        cfg['token_mixers'] = [o if m is None else m for m, o in zip(mixers, own)]
     return cfg
 
 
@@ -161,16 +207,24 @@ class MetaFormerBlock(nn.Module):
 
 
 class MetaFormerStage(nn.Module):
-    """Optional downsampling followed by ``depth`` blocks."""
+    """Optional downsampling and position embedding, followed by ``depth`` blocks."""
 
-    def __init__(self, downsample: nn.Module, blocks: List[nn.Module], with_cp: bool = False):
+    def __init__(self, downsample: nn.Module, blocks: List[nn.Module], with_cp: bool = False,
+                 pos_embed: Optional[nn.Module] = None):
         super().__init__()
         self.downsample = downsample
+        if pos_embed is not None:  # only where an arch has one: keeps the state-dict keys
+            self.pos_embed = pos_embed
         self.blocks = nn.Sequential(*blocks)
         self.with_cp = with_cp
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """What runs before the blocks: downsampling, then the position embedding if any."""
         x = self.downsample(x)
+        return self.pos_embed(x) if hasattr(self, 'pos_embed') else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
         if self.with_cp and self.training and torch.is_grad_enabled():
             for blk in self.blocks:
                 x = cp.checkpoint(blk, x, use_reentrant=False)
@@ -185,7 +239,9 @@ class MetaFormer(BaseModule):
         arch: a name from ``MetaFormer.arch_zoo`` (e.g. ``'poolformer_s12'``, ``'caformer_s18'``)
             or a dict with at least ``depths`` and ``dims``; any architecture key may also be
             given as a keyword to override the named arch (see ``ARCH_KEYS``), e.g.
-            ``token_mixers=['pooling', 'pooling', 'attention', 'attention']``.
+            ``token_mixers=['pooling', 'pooling', 'attention', 'attention']``. An override of
+            ``None`` (or a ``None`` entry in ``token_mixers``) keeps the arch's own value, except
+            for the keys in ``NONE_MEANS_OFF``, where it turns the part off.
         in_channels: input image channels.
         out_indices: stages (0-3, negatives allowed) whose maps are returned, at strides
             4/8/16/32. Stages after the last one requested are not built.
@@ -196,8 +252,9 @@ class MetaFormer(BaseModule):
         norm_eval: keep BatchNorm layers in eval mode during training.
         with_cp: activation checkpointing of every block (saves memory when training).
         drop_path_rate: stochastic depth, growing linearly over all blocks.
-        fast: use the fused channels-last path for pooling stages (same results to ~1e-6,
-            see :mod:`mmmeta.models.fast`); ``False`` runs the plain reference modules.
+        fast: use the fused channels-last path for pooling stages (same outputs, dtypes and
+            gradients as the reference to ~1e-6, see :mod:`mmmeta.models.fast`); ``False`` runs
+            the plain reference modules.
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads any
             supported checkpoint layout (official v1/v2, timm, mmpretrain, mmdet/mmseg).
 
@@ -231,7 +288,9 @@ class MetaFormer(BaseModule):
         mixers = per_stage(cfg['token_mixers'], n, 'token_mixers')
         ls = per_stage(cfg['layer_scale_init'], n, 'layer_scale_init')
         rs = per_stage(cfg['res_scale_init'], n, 'res_scale_init')
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        pos = per_stage(cfg['pos_embed'], n, 'pos_embed')
+        total = sum(depths)  # stochastic depth growing linearly from 0 to drop_path_rate
+        dpr = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
         self.stem = ConvNorm(in_channels, dims[0], post_norm_cfg=cfg['stem_norm_cfg'],
                              **cfg['stem_cfg'])
         stages, stride, start = [], cfg['stem_cfg']['stride'], 0
@@ -247,7 +306,8 @@ class MetaFormer(BaseModule):
                 cfg['norm_cfg'], dpr[start + j], cfg['proj_drop'], ls[i], rs[i])
                 for j in range(depths[i])]
             start += depths[i]
-            stages.append(MetaFormerStage(down, blocks, with_cp))
+            pe = PositionEmbedding(dims[i], pos[i]) if pos[i] is not None else None
+            stages.append(MetaFormerStage(down, blocks, with_cp, pe))
         self.stages = nn.ModuleList(stages)
 
         self.out_norm = bool(cfg['out_norm'])
@@ -256,7 +316,7 @@ class MetaFormer(BaseModule):
             for i in self.out_indices:
                 self.add_module(f'norm{i}', build_norm(norm_cfg, dims[i]))
         self.fast = fast
-        self._fusable = [stage_is_fusable(s) for s in self.stages]
+        self.init_style = cfg['init_style']
         self.apply(self._init_default)
         self._freeze_stages()
         # Foreign checkpoint layouts (official v1/v2, timm, mmpretrain) convert while loading,
@@ -274,10 +334,12 @@ class MetaFormer(BaseModule):
             raise ValueError(f'out_indices {out_indices!r} name the same stage twice')
         return tuple(norm)
 
-    @staticmethod
-    def _init_default(m: nn.Module) -> None:
-        """timm's init: truncated normal (std 0.02) for conv/linear weights, zero biases."""
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+    def _init_default(self, m: nn.Module) -> None:
+        """Truncated normal (std 0.02) weights and zero biases, on the layers the authors init:
+        every conv and Linear (v2), or only the MLP's 1x1 convs and Linear layers (v1: the stem
+        and downsampling convs keep PyTorch's default)."""
+        if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and (
+                self.init_style == 'v2' or m.kernel_size == (1, 1))):
             nn.init.trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -322,43 +384,31 @@ class MetaFormer(BaseModule):
         if x.dim() != 4 or x.shape[-1] < 4 or x.shape[-2] < 4:
             raise ValueError(f'MetaFormer expects an (N, C, H, W) image batch with H, W >= 4, '
                              f'got shape {tuple(x.shape)}')
-        if self.fast and any(self._use_fused(i) for i in range(self.num_stages)):
-            return self._forward_fused(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
-            x = stage(x)
+            x = fused_stage(stage, x) if self._use_fused(i, x) else stage(x)
             if i in self.out_indices:
-                outs.append(getattr(self, f'norm{i}')(x) if self.out_norm else x)
+                out = getattr(self, f'norm{i}')(x) if self.out_norm else x
+                # channel LayerNorms leave channels-last strides, which mmcv ops (RoIAlign)
+                # misread: every map leaves as contiguous NCHW (free when it already is)
+                outs.append(out.contiguous())
         return tuple(outs)
 
-    def _use_fused(self, i: int) -> bool:
+    @property
+    def _fusable(self) -> List[bool]:
+        return [stage_is_fusable(s) for s in self.stages]
+
+    def _use_fused(self, i: int, x: Optional[torch.Tensor] = None) -> bool:
+        """Whether stage ``i`` runs fused for input ``x``: only where the fused form gives the
+        reference's numbers (not under autocast, whose per-op dtypes it does not follow; not
+        with drop path or activation checkpointing in training)."""
         stage = self.stages[i]
-        if not self._fusable[i] or (stage.with_cp and self.training):
+        if not self.fast or not stage_is_fusable(stage):
             return False
-        return not (self.training and any(
-            isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks))
-
-    def _forward_fused(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Fused stages run channels-last; the others run their modules unchanged.
-
-        Returned maps of fused stages are NCHW views of the channels-last activations (no copy:
-        a copy would stay alive next to the activation during backward)."""
-        x = self.stem(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            if self._use_fused(i):
-                t = stage.downsample(x).permute(0, 2, 3, 1).contiguous()  # N, H, W, C
-                for blk in stage.blocks:
-                    t = fused_block(blk, t)
-                x = t.permute(0, 3, 1, 2)
-            else:
-                x = stage(x.contiguous())
-                t = None
-            if i in self.out_indices:
-                norm = getattr(self, f'norm{i}', None) if self.out_norm else None
-                if t is not None and isinstance(norm, GroupNorm1) and not torch.is_grad_enabled():
-                    outs.append(fused_out_norm(norm, t))
-                else:
-                    outs.append(norm(x) if norm is not None else x)
-        return tuple(outs)
+        if x is not None and torch.is_autocast_enabled(x.device.type):
+            return False
+        if self.training and (stage.with_cp or any(
+                isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks)):
+            return False
+        return True

@@ -118,13 +118,15 @@ class _WindowMixer(nn.Module):
 class RandomMixing(_WindowMixer):
     """RandFormer's mixer: a frozen, row-softmax-normalised random token-mixing matrix.
 
-    ``window_size`` defaults to the stage's token grid at ``ref_size`` (224) input. ``seed``
-    makes the frozen matrix reproducible; it is a buffer-like parameter (no gradient) so that
-    the authors' checkpoints, which store it as ``random_matrix``, load unchanged.
+    ``window_size`` defaults to the stage's token grid at ``ref_size`` (224) input. As in the
+    authors' code, every layer draws its own matrix from torch's global generator (so
+    ``torch.manual_seed`` / the runner's seed make it reproducible); ``seed`` gives one layer a
+    fixed matrix of its own instead. It is a parameter without gradient so that the authors'
+    checkpoints, which store it as ``random_matrix``, load unchanged.
     """
 
     def __init__(self, dim: int, stride: int = 16, window_size: Optional[int] = None,
-                 ref_size: int = 224, seed: Optional[int] = 0):
+                 ref_size: int = 224, seed: Optional[int] = None):
         super().__init__(stride, window_size, ref_size)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         matrix = torch.softmax(torch.rand(self.num_tokens, self.num_tokens, generator=gen), -1)
