@@ -23,14 +23,14 @@
 # AdamW lr 3e-4 (the previous demo's; RetinaNet's demo uses 2e-4 for its 2000 iterations),
 # 50-iteration warm-up, 500 iterations with lr x0.1 at 75% and 90%, one evaluation at the end.
 # Measured numbers: README, "Demos on the synthetic shapes data", and here:
-#   tools/demo.py, 500 iterations: box mAP 0.553 (AP50 0.796, AP75 0.631), mask mAP 0.498 (AP50
-#   0.778, AP75 0.564); iteration 400: 0.522 / 0.481; iteration 300 (lr still 3e-4): box 0.387 (AP50 0.630), mask 0.336 (AP50
-#   0.599); iteration 200: 0.262 / 0.240. Old demo recipe (200 iterations): 0.005 / 0.001.
+#   tools/demo.py, 500 iterations: box mAP 0.553 (AP50 0.796, AP75 0.631), mask mAP 0.498
+#   (AP50 0.778, AP75 0.564); checkpoints of iteration 400: 0.522 / 0.481, 300 (lr still 3e-4):
+#   0.387 / 0.336, 200: 0.262 / 0.240. Old demo recipe (200 iterations): 0.005 / 0.001.
 #   Wall time not measured on idle cores: projected 7-10 min (0.6-1.0 s/iteration) from the
 #   CPU-time ratio; on the shared machine of the measurement (RetinaNet demo 10 s/iteration
-#   instead of 0.33; one thread) generate + train + test took 72.8 min. Trained with the reference backbone path
-#   (fast=False: the fused path's RoIAlign bug was not yet fixed), evaluated with the fixed fused
-#   path (same predictions on the same checkpoint: boxes within 5e-5 px, identical masks).
+#   instead of 0.33; one thread) generate + train + test took 72.8 min. Trained with the
+#   reference backbone path (fast=False: the fused path's RoIAlign bug was not yet fixed), tested
+#   with the fixed fused path: same mAP as the reference path's end-of-training evaluation.
 _base_ = '../mask_rcnn_poolformer_s12_1x_coco.py'
 
 data_root = 'data/demo_coco/'
