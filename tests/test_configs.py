@@ -450,6 +450,34 @@ def test_detection_demo_configs_match_the_generated_data():
             assert tuple(by_type(pipeline, 'Resize')[0].scale) == (w, h), name
 
 
+def test_mask_rcnn_demo_is_cut_to_cpu_size():
+    """The Mask R-CNN demo trains on 2 CPU cores in minutes because the RoI heads see few RoIs
+    (their cost is per RoI, not per pixel): few RPN proposals, a small RoI sample, a 14x14 mask
+    head; the layers themselves are those of the real recipe, so its weights have the same
+    shapes."""
+    name = 'demo/mask_rcnn_poolformer_s12_demo.py'
+    cfg, base = load(name), load(base_of(name))
+    train, test = cfg.model.train_cfg, cfg.model.test_cfg
+    # proposals and sampled RoIs: a fraction of the COCO recipe's 2000/1000 and 512
+    assert train.rpn_proposal.max_per_img <= 200 < base.model.train_cfg.rpn_proposal.max_per_img
+    assert train.rpn_proposal.nms_pre <= 200
+    assert train.rcnn.sampler.num <= 128 < base.model.train_cfg.rcnn.sampler.num
+    assert train.rcnn.sampler.pos_fraction == base.model.train_cfg.rcnn.sampler.pos_fraction
+    assert test.rpn.max_per_img <= 200 and test.rpn.nms_pre <= 200
+    assert test.rcnn.max_per_img >= 10  # the images hold at most 3 shapes
+    # the mask head upsamples its RoI features 2x: target size and RoI size must agree
+    roi = cfg.model.roi_head
+    assert train.rcnn.mask_size == 2 * roi.mask_roi_extractor.roi_layer.output_size == 14
+    # same layers as the real recipe (only what it samples and at which size differs)
+    for part in ('bbox_head', 'mask_head'):
+        ours, theirs = dict(roi[part]), dict(base.model.roi_head[part])
+        ours.pop('num_classes'), theirs.pop('num_classes')
+        assert ours == theirs, part
+    assert cfg.model.rpn_head == base.model.rpn_head and cfg.model.neck == base.model.neck
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.param_scheduler[0].end < cfg.train_cfg.max_iters // 4  # warm-up
+
+
 def base_of(name: str) -> str:
     return {'retinanet': 'retinanet_poolformer_s12_1x_coco.py',
             'mask_rcnn': 'mask_rcnn_poolformer_s12_1x_coco.py',
