@@ -20,6 +20,7 @@ add what a CPU-only machine and a first-time user need:
 """
 import argparse
 import datetime
+import difflib
 import importlib
 import json
 import logging
@@ -46,8 +47,15 @@ SYNC_BN_TYPES = frozenset({'SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'SyncBatchNorm'}
 # 450 MB instances_train2017.json is not parsed twice.
 FULL_JSON_CHECK_MAX_BYTES = 64 * 1024 * 1024
 COCO_KEYS = ('images', 'annotations', 'categories')
-# tools/make_demo_data.py writes small synthetic datasets (data/demo_coco, data/demo_ade).
+# tools/make_demo_data.py (mmmeta-demo-data when installed) writes small synthetic datasets
+# (data/demo_coco, data/demo_ade).
 DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade'}
+
+
+def demo_data_cmd(args: str) -> str:
+    """How to make the demo data, in a clone and with an installed wheel."""
+    return (f'`python tools/make_demo_data.py {args}` '
+            f'(installed mmmeta: `mmmeta-demo-data {args}`)')
 
 
 def _is_remote(path: str) -> bool:
@@ -163,12 +171,74 @@ def parse_args(parser: argparse.ArgumentParser,
 # ----------------------------------------------------------------------------------------------
 # Applying the arguments to a Config
 # ----------------------------------------------------------------------------------------------
+def config_dirs() -> List[str]:
+    """Where config names are looked up: the checkout's configs/ (when mmmeta runs from a clone)
+    and the installed package's ``.mim/configs`` (a wheel; the OpenMMLab convention)."""
+    pkg = osp.dirname(osp.abspath(__file__))
+    clone = osp.dirname(pkg)
+    dirs = [osp.join(pkg, '.mim', 'configs')]
+    if osp.isfile(osp.join(clone, 'tools', 'train.py')):
+        dirs.insert(0, osp.join(clone, 'configs'))
+    return [d for d in dirs if osp.isdir(d)]
+
+
+def shipped_configs() -> Dict[str, str]:
+    """Config name (file stem) -> path, for every config shipped with mmmeta."""
+    found: Dict[str, str] = {}
+    for root in reversed(config_dirs()):  # the clone's files win over an installed copy
+        for dirpath, dirnames, files in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in ('_base_', '__pycache__')]
+            found.update({f[:-3]: osp.join(dirpath, f) for f in files if f.endswith('.py')})
+    return found
+
+
+def resolve_config(path: str) -> str:
+    """A config file, or the name of a shipped config (``retinanet_poolformer_s12_demo``)."""
+    if osp.isfile(path):
+        return path
+    name = osp.basename(path)[:-3] if path.endswith('.py') else osp.basename(path)
+    shipped = shipped_configs()
+    bare = osp.dirname(path) == '' or path.replace(os.sep, '/').startswith('configs/')
+    if bare and name in shipped:
+        return shipped[name]
+    close = difflib.get_close_matches(name, list(shipped), n=3, cutoff=0.6)
+    hint = (f'Did you mean {", ".join(close)}?' if close else
+            'Configs of this project live in configs/ (e.g. configs/retinanet_poolformer_s12_'
+            '1x_coco.py); a shipped config can also be given by name (retinanet_poolformer_s12_'
+            '1x_coco).')
+    fail(f'config file not found: {path!r} (current directory: {os.getcwd()}), and no config of '
+         f'that name ships with mmmeta. {hint}')
+
+
+def project_root(config_path: str) -> Optional[str]:
+    """The folder that holds the ``configs/`` folder this config lives in (a clone, or
+    ``mmmeta/.mim`` of a wheel): relative paths in shipped configs are relative to it."""
+    parts = osp.abspath(config_path).split(os.sep)
+    if 'configs' not in parts:
+        return None
+    return os.sep.join(parts[:len(parts) - 1 - parts[::-1].index('configs')])
+
+
+def resolve_shipped_files(cfg: Config, config_path: str) -> None:
+    """A relative backbone weight path that is not under the current directory but ships with
+    mmmeta (the demo backbone ``checkpoints/demo/...``) becomes that file's absolute path, so
+    a shipped config also runs outside the repository."""
+    init_cfg = (cfg.get('model', {}).get('backbone', {}) or {}).get('init_cfg')
+    root = project_root(config_path)
+    if not isinstance(init_cfg, dict) or not root:
+        return
+    path = init_cfg.get('checkpoint')
+    if isinstance(path, str) and path and not osp.isabs(path) and not _is_remote(path) \
+            and not osp.exists(path) and osp.isfile(osp.join(root, path)):
+        init_cfg['checkpoint'] = osp.join(root, path)
+
+
 def load_config(path: str) -> Config:
-    """``Config.fromfile`` with a clear message for a missing file."""
-    if not osp.isfile(path):
-        fail(f'config file not found: {path!r} (current directory: {os.getcwd()}). Configs of '
-             'this project live in configs/, e.g. configs/retinanet_poolformer_s12_1x_coco.py.')
-    return load_config_file(path)
+    """``Config.fromfile`` of a file or shipped config name, with a clear message when missing."""
+    path = resolve_config(path)
+    cfg = load_config_file(path)
+    resolve_shipped_files(cfg, path)
+    return cfg
 
 
 def apply_common_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -660,7 +730,7 @@ class _PathChecker:
 
     def __init__(self, coco: bool, demo_kind: str, need_annotations: bool):
         self.coco, self.need_annotations = coco, need_annotations
-        self.demo_hint = f'python tools/make_demo_data.py {demo_kind}'
+        self.demo_hint = demo_data_cmd(demo_kind)
         self.seen = set()
 
     def check(self, path: str, key: str, option: str, note: str = '') -> None:
@@ -672,7 +742,7 @@ class _PathChecker:
             fail(f'dataset path not found: {path!r} (from {key}{note}; current directory: '
                  f'{os.getcwd()}). Put the dataset there, point the config at it with '
                  f'`--cfg-options {option}` (likewise for the other dataloaders/evaluators), '
-                 f'or create a small demo dataset with `{self.demo_hint}`.')
+                 f'or create a small demo dataset with {self.demo_hint}.')
         if self.coco and key.endswith('ann_file') and path.endswith('.json'):
             check_coco_annotation(path, key, self.need_annotations)
 
@@ -696,8 +766,7 @@ def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
         if not images:
             fail(f'annotation file {ann!r} ({key}.ann_file) lists no images ("images" is '
                  'empty), so there is nothing to train or evaluate on; point ann_file at the '
-                 'right file or recreate it (demo data: `python tools/make_demo_data.py coco '
-                 '--force`).')
+                 f'right file or recreate it (demo data: {demo_data_cmd("coco --force")}).')
         files = [osp.join(img_dir, str(im.get('file_name', ''))) for im in images]
         what = f'images listed in {ann!r}'
     elif scope == 'mmseg' and 'data_prefix.img_path' in paths and not ann \
@@ -712,8 +781,7 @@ def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
         if not images:
             fail(f'the image folder {img_dir!r} ({key}.data_prefix.img_path) holds no '
                  f'{img_suffix} image, so there is nothing to train or evaluate on; point '
-                 'data_root/data_prefix at the dataset (demo data: `python '
-                 'tools/make_demo_data.py ade`).')
+                 f'data_root/data_prefix at the dataset (demo data: {demo_data_cmd("ade")}).')
         if not seg_dir:
             return
         files = [osp.join(seg_dir, i[:-len(img_suffix)] + seg_suffix) for i in images]
@@ -729,7 +797,7 @@ def check_dataset_images(ds: dict, key: str, scope: Optional[str]) -> None:
         if not names:
             fail(f'annotation file {ann!r} ({key}.ann_file) lists no images, so there is '
                  'nothing to train or evaluate on; point ann_file at the right file or '
-                 'recreate it (demo data: `python tools/make_demo_data.py cls --force`).')
+                 f'recreate it (demo data: {demo_data_cmd("cls --force")}).')
         files = [osp.join(img_dir, n) for n in names]
         what = f'images listed in {ann!r}'
     else:
@@ -758,8 +826,7 @@ def check_coco_annotation(path: str, source: str = 'ann_file', need_annotations:
     if problem:
         fail(f'malformed COCO annotation file {path!r} ({source}): {problem}. A COCO file is '
              'a JSON object with "images", "annotations" and "categories" lists; recreate it '
-             '(for the demo data: `python tools/make_demo_data.py coco --force`) or fix the '
-             'path.')
+             f'(for the demo data: {demo_data_cmd("coco --force")}) or fix the path.')
 
 
 def _parse_small_json(path: str, required: List[str]) -> Optional[str]:

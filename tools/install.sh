@@ -117,15 +117,22 @@ else
     || fail "mmcv's compiled ops do not import (see above); delete $WHEEL_DIR and re-run to rebuild them."
 fi
 
-# 6. the rest of the stack, test tools and mmmeta (editable) --------------------------------
+# 6. the rest of the stack, test tools (openmim too) and mmmeta (editable) ------------------
 say "installing mmengine, mmdet, mmsegmentation, mmpretrain, test tools and mmmeta"
 "${PIP[@]}" install -q -c "$REST" "$(pin setuptools)" -e "$ROOT[tests]" \
   || fail "installing the OpenMMLab packages failed; see pip's message above."
 rm -f "$REST"
+# The start-up hook that lets the stock mmdet/mmseg/mmpretrain tools (which never import mmmeta)
+# load mmengine checkpoints under torch's weights_only default: a wheel install carries it, an
+# editable one does not (see _mmmeta_safe_load.py).
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cp "$ROOT/mmmeta-safe-load.pth" "$SITE/" || fail "could not write $SITE/mmmeta-safe-load.pth."
 
 # 7. verify -----------------------------------------------------------------------------------
 say "verifying imports"
 "$PY" - <<'PY' || fail "the import check failed (see above)."
+import sys, _mmmeta_safe_load as hook  # noqa: E401  (the start-up hook of mmmeta-safe-load.pth)
+assert any(isinstance(f, hook._AfterCheckpointModule) for f in sys.meta_path), 'no start-up hook'
 import torch
 import mmcv._ext  # noqa: F401  compiled ops
 from mmcv.ops import nms, RoIAlign

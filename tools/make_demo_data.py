@@ -1,88 +1,16 @@
-"""Write the synthetic shapes demo datasets (see mmmeta/demo_data.py).
+"""Write the synthetic shapes demo datasets: see :mod:`mmmeta.make_demo_data` (``--help``).
 
-    python tools/make_demo_data.py coco                 # -> data/demo_coco (mmdet, COCO format)
-    python tools/make_demo_data.py ade                  # -> data/demo_ade  (mmseg, ADE20K layout)
-    python tools/make_demo_data.py cls                  # -> data/demo_cls  (mmpretrain, for the
-                                                        #    demo backbone's pretraining)
-    python tools/make_demo_data.py all --num-train 40 --num-val 10 --size 256 256 --seed 1
-
-Regeneration is skipped when the output folder already holds the same dataset (use --force).
+    python tools/make_demo_data.py coco      # -> data/demo_coco (mmdet, COCO format)
+    python tools/make_demo_data.py ade       # -> data/demo_ade  (mmseg, ADE20K layout)
+    python tools/make_demo_data.py cls       # -> data/demo_cls  (mmpretrain)
 """
-import argparse
 import os.path as osp
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
+# Work from a plain checkout too (without `pip install -e .`).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmmeta.demo_data import (DEMO_PRESETS, make_ade_demo, make_cls_demo,  # noqa: E402
-                              make_coco_demo)
-
-DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'),
-                   cls=osp.join('data', 'demo_cls'))
-MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo, cls=make_cls_demo)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('kind', choices=['coco', 'ade', 'cls', 'all'],
-                        help='which dataset(s) to write')
-    parser.add_argument('--out', help='output folder (default: data/demo_{coco,ade,cls}; '
-                        'with "all": a parent folder holding demo_coco/, demo_ade/, demo_cls/)')
-    preset = ', '.join(f'{k}: {v}' for k, v in DEMO_PRESETS.items())
-    parser.epilog = f'Defaults (what the demo configs expect): {preset}'
-    parser.add_argument('--num-train', type=int, help='training images')
-    parser.add_argument('--num-val', type=int, help='validation images')
-    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='image height and width')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
-    parser.add_argument('--max-shapes', type=int, help='each image holds 1 to this many shapes')
-    parser.add_argument('--shape-size', type=float, nargs=2, metavar=('MIN', 'MAX'),
-                        help='shape extent range, as fractions of the shorter image side')
-    parser.add_argument('--force', action='store_true', help='regenerate even if up to date')
-    return parser.parse_args(argv)
-
-
-def out_dir(kind: str, requested: str, both: bool) -> str:
-    """--out names the dataset folder, or with 'all' the folder that holds both datasets."""
-    if requested is None:
-        return DEFAULT_OUT[kind]
-    return osp.join(requested, osp.basename(DEFAULT_OUT[kind])) if both else requested
-
-
-def dataset_args(kind: str, args: argparse.Namespace) -> dict:
-    """The kind's demo preset, with what the command line gives instead."""
-    given = dict(num_train=args.num_train, num_val=args.num_val, size=args.size,
-                 max_shapes=args.max_shapes, shape_size=args.shape_size)
-    out = dict(DEMO_PRESETS[kind])
-    out.update({k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
-                if v is not None})
-    return out
-
-
-def describe(info: dict) -> str:
-    verb = 'wrote' if info['generated'] else 'up to date (use --force to regenerate):'
-    lines = [f"{info['kind']}: {verb} {info['root']}"]
-    for key, value in info.items():
-        if key.endswith(('_dir', '_file')) or key.startswith('num_'):
-            lines.append(f'  {key:20s} {value}')
-    return '\n'.join(lines)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    kinds = list(MAKERS) if args.kind == 'all' else [args.kind]
-    for kind in kinds:
-        try:
-            info = MAKERS[kind](out_dir(kind, args.out, len(kinds) > 1), seed=args.seed,
-                                force=args.force, **dataset_args(kind, args))
-        except ValueError as err:
-            raise SystemExit(f'error: {err}')
-        print(describe(info))
-    return 0
-
+from mmmeta.make_demo_data import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -38,7 +38,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
-max_iters = 500
+max_iters = 300
 
 model = dict(
     backbone=dict(
