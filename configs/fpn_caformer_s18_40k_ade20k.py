@@ -5,11 +5,13 @@
 # v2 backbones have no output norms by default; `out_norm=True` adds one (with bias) on
 # each of the four returned maps so the FPN receives normalised features, as with v1. They
 # are not in the ImageNet checkpoint and start from their default init.
-# Backbone weights: checkpoints/caformer_s18.pth (official ImageNet-1k file of sail-sg/metaformer).
+# Backbone weights: the official ImageNet-1k file of sail-sg/metaformer, fetched on first use
+# (no sha256 is published: the first download's is recorded and checked; README,
+# "Pretrained weights and checkpoints").
 _base_ = './fpn_poolformer_s12_40k_ade20k.py'
 
 model = dict(
     backbone=dict(
         arch='caformer_s18',
         out_norm=True,
-        init_cfg=dict(checkpoint='checkpoints/caformer_s18.pth')))
+        init_cfg=dict(checkpoint='https://huggingface.co/sail/dl/resolve/main/caformer/caformer_s18.pth')))  # noqa: E501

@@ -4,7 +4,8 @@
 # to 0 without warm-up, total batch 32 (8 GPUs x 4 images), drop path 0; evaluation every
 # 4000 iterations at short side 512 resized to a multiple of 32.
 # With a different total batch, scale the lr linearly.
-# Backbone weights: checkpoints/poolformer_s12.pth.tar (official ImageNet-1k file).
+# Backbone weights: OpenMMLab's hash-stamped copy of the official ImageNet-1k file, fetched
+# and verified on first use (README, "Pretrained weights and checkpoints").
 _base_ = [
     '_base_/models/fpn_semantic.py', '_base_/datasets/ade20k.py',
     '_base_/schedules/schedule_40k_adamw_poly.py', '_base_/default_runtime_seg.py'
@@ -23,7 +24,7 @@ model = dict(
         frozen_stages=-1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='checkpoints/poolformer_s12.pth.tar')),
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-s12_3rdparty_32xb128_in1k_20220414-f8d83051.pth')),  # noqa: E501
     neck=dict(in_channels=[64, 128, 320, 512], num_outs=4),
     decode_head=dict(num_classes=150))
 

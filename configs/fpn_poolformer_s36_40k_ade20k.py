@@ -1,10 +1,11 @@
 # Semantic FPN + PoolFormer-S36, 40k iterations on ADE20K, 512x512 crops
 # (reference: 42.0 mIoU, 34.6M params).
 # Same recipe as fpn_poolformer_s12_40k_ade20k.py; only the backbone changes.
-# Backbone weights: checkpoints/poolformer_s36.pth.tar (official ImageNet-1k file).
+# Backbone weights: OpenMMLab's hash-stamped copy of the official ImageNet-1k file, fetched
+# and verified on first use (README, "Pretrained weights and checkpoints").
 _base_ = './fpn_poolformer_s12_40k_ade20k.py'
 
 model = dict(
     backbone=dict(
         arch='poolformer_s36',
-        init_cfg=dict(checkpoint='checkpoints/poolformer_s36.pth.tar')))
+        init_cfg=dict(checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-s36_3rdparty_32xb128_in1k_20220414-d78ff3e8.pth')))  # noqa: E501

@@ -1,10 +1,11 @@
 # RetinaNet + PoolFormer-M36, 1x schedule on COCO (no published reference).
 # Same recipe as retinanet_poolformer_s12_1x_coco.py; only the backbone changes.
-# Backbone weights: checkpoints/poolformer_m36.pth.tar (official ImageNet-1k file).
+# Backbone weights: OpenMMLab's hash-stamped copy of the official ImageNet-1k file, fetched
+# and verified on first use (README, "Pretrained weights and checkpoints").
 _base_ = './retinanet_poolformer_s12_1x_coco.py'
 
 model = dict(
     backbone=dict(
         arch='poolformer_m36',
-        init_cfg=dict(checkpoint='checkpoints/poolformer_m36.pth.tar')),
+        init_cfg=dict(checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-m36_3rdparty_32xb128_in1k_20220414-c55e0949.pth')),  # noqa: E501
     neck=dict(in_channels=[192, 384, 768]))

@@ -3,7 +3,8 @@
 # (8 GPUs x 2 images), 12 epochs with lr x0.1 after epochs 8 and 11, 500-iteration linear
 # warm-up, drop path 0. With a different total batch, scale the lr linearly
 # (`tools/train.py --auto-scale-lr` does it from base_batch_size=16).
-# Backbone weights: checkpoints/poolformer_s12.pth.tar (official ImageNet-1k file).
+# Backbone weights: OpenMMLab's hash-stamped copy of the official ImageNet-1k file, fetched
+# and verified on first use (README, "Pretrained weights and checkpoints").
 _base_ = [
     '_base_/models/retinanet_fpn.py', '_base_/datasets/coco_detection.py',
     '_base_/schedules/schedule_1x_adamw.py', '_base_/default_runtime_det.py'
@@ -19,7 +20,7 @@ model = dict(
         frozen_stages=-1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='checkpoints/poolformer_s12.pth.tar')),
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-s12_3rdparty_32xb128_in1k_20220414-f8d83051.pth')),  # noqa: E501
     neck=dict(
         in_channels=[128, 320, 512],
         start_level=0,

@@ -47,11 +47,14 @@ class CheckpointError(ValueError):
 def read_state_dict(path: str, source: str = '') -> StateDict:
     """Read a checkpoint file safely and return its (possibly nested) state dict.
 
+    An http(s) URL is first fetched into the weights cache and verified
+    (:func:`mmmeta.download.fetch`), so downloaded files take the same safe path as local ones.
     Unreadable files (empty, truncated, not a checkpoint, pickled code) raise one
     :class:`CheckpointError` sentence from :func:`mmmeta.files.load_checkpoint_file`.
     """
+    from .download import resolve
     from .files import load_checkpoint_file
-    path = os.path.expanduser(str(path))
+    path = os.path.expanduser(resolve(str(path)))
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'checkpoint not found: {path}. Download it to that path (README, "Pretrained '
@@ -120,8 +123,20 @@ def _v1_network_stages(keys) -> Dict[int, int]:
     return stages
 
 
-def _v1_key(k: str, stages: Dict[int, int]) -> Optional[str]:
+def _v1_classifier_norm(keys, stages: Dict[int, int]) -> Optional[str]:
+    """The prefix of a classifier's final norm stored as an output norm: mmpretrain's PoolFormer
+    (and OpenMMLab's copies of the official files) keep the official ``norm.*`` as ``norm6.*``
+    (its last ``network`` index). A file whose only output norm is that one is such a
+    classifier; the authors' mmdet/mmseg files have ``norm0/2/4/6``."""
+    norms = {m.group(1) for m in (re.match(r'(norm\d)\.', k) for k in keys) if m}
+    last = f'norm{max(stages)}' if stages else None
+    return f'{last}.' if norms == {last} else None
+
+
+def _v1_key(k: str, stages: Dict[int, int], head_norm: Optional[str] = None) -> Optional[str]:
     """Official/mmpretrain PoolFormer v1 name -> mmmeta name (None: classifier, dropped)."""
+    if head_norm and k.startswith(head_norm):  # see _v1_classifier_norm
+        return HEAD_NORM + k[len(head_norm):]
     m = re.match(r'network\.(\d+)\.(\d+)\.(.*)$', k)
     if m:
         net, j, rest = int(m.group(1)), m.group(2), m.group(3)
@@ -167,7 +182,8 @@ def _timm_key(k: str) -> Optional[str]:
 def _renamer(layout: str, keys) -> Callable[[str], Optional[str]]:
     if layout == 'poolformer_v1':
         stages = _v1_network_stages(keys)
-        return lambda k: _v1_key(k, stages)
+        head_norm = _v1_classifier_norm(keys, stages)
+        return lambda k: _v1_key(k, stages, head_norm)
     return {'metaformer_v2': _v2_key, 'timm': _timm_key, 'mmmeta': lambda k: k}[layout]
 
 

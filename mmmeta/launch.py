@@ -36,6 +36,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from .cli import CfgOptionsAction, check_config_keys, fail, load_config_file, run_tool
+from .download import DownloadError, fetch, is_url
 from .files import checkpoint_problem, checkpoints_in, load_checkpoint_file
 
 # default_scope -> importable library that provides it.
@@ -611,12 +612,19 @@ def check_checkpoint(path: Optional[str], source: str) -> None:
 
 def check_pretrained(cfg: Config) -> None:
     """Fail clearly when the backbone's ``init_cfg`` names a local weight file that is not
-    there (training would otherwise stop with a traceback inside ``init_weights``)."""
+    there (training would otherwise stop with a traceback inside ``init_weights``). An http(s)
+    URL is fetched now, so a failed download is one sentence before any model is built."""
     backbone = cfg.get('model', {}).get('backbone', {}) or {}
     init_cfg = backbone.get('init_cfg') if isinstance(backbone, dict) else None
     if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
         return
     path = init_cfg.get('checkpoint')
+    if is_url(path):
+        try:
+            fetch(path)
+        except DownloadError as err:
+            fail(str(err))
+        return
     if not _missing_local_file(path):
         return
     if 'checkpoints/demo/' in path.replace(os.sep, '/'):

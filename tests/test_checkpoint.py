@@ -100,15 +100,28 @@ def official_v1_from_timm(timm_state):
     return out
 
 
-def test_official_v1_layout_and_report(tmp_path):
+def mmpretrain_from_official(state):
+    """official names -> mmpretrain's PoolFormer classifier (OpenMMLab's copies of the official
+    files): the trunk under ``backbone.``, the final norm as ``backbone.norm6``."""
+    head = {'head.' + k: v for k, v in state.items() if k.startswith('head.')}
+    head = {k.replace('head.', 'head.fc.'): v for k, v in head.items()}
+    return {**head, **{'backbone.' + k.replace('norm.', 'norm6.'): v
+                       for k, v in state.items() if not k.startswith('head.')}}
+
+
+@pytest.mark.parametrize('copy', ['official', 'openmmlab'])
+def test_official_v1_layout_and_report(tmp_path, copy):
+    """The official file and OpenMMLab's copy of it (the configs' URL) load alike."""
     t = randomised_timm('poolformer_s12')
+    state = official_v1_from_timm(t.state_dict())
     path = tmp_path / 'poolformer_s12.pth.tar'
-    torch.save(official_v1_from_timm(t.state_dict()), path)
+    torch.save(state if copy == 'official' else mmpretrain_from_official(state), path)
     m = MetaFormer('poolformer_s12')
     report = load_pretrained(m, str(path), logger='silent')
     assert 'poolformer_v1' in report
     assert 'untrained output norms' in report and 'norm0, norm1, norm2, norm3' in report
-    assert 'dropped 2' in report and 'head' in report  # classifier fc dropped
+    if copy == 'official':  # (the copy's head is outside its backbone. prefix)
+        assert 'dropped 2' in report and 'head' in report  # classifier fc dropped
     # as in the authors' dense code, the classifier's final norm is not an output norm ...
     assert "classifier's final norm (norm.*) is not loaded" in report
     assert not torch.equal(m.norm3.weight, t.state_dict()['head.norm.weight'])

@@ -19,6 +19,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmmeta  # noqa: E402,F401  (registers MetaFormer everywhere)
 from mmmeta.models import MetaFormer  # noqa: E402
+from mmmeta.weights import WEIGHTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / 'configs'
@@ -138,6 +139,25 @@ def test_no_package_base_references():
 
 
 # ------------------------------------------------------------------------------------ all configs
+MODEL_BASES = sorted(f'_base_/models/{p.name}'
+                     for p in (CONFIG_DIR / '_base_' / 'models').glob('*.py'))
+
+
+@pytest.mark.parametrize('name', CONFIGS + MODEL_BASES)
+def test_backbone_weights_are_the_published_url(name):
+    """A backbone that starts from ImageNet weights names the URL of mmmeta/weights.py for its
+    arch (fetched on first use); demos keep their shipped file; ImageNet training starts from
+    random weights."""
+    bb = load(name).model.backbone
+    init_cfg = bb.get('init_cfg')
+    if name in PRETRAINED_DEMOS:
+        assert init_cfg == dict(type='Pretrained', checkpoint=DEMO_BACKBONE)
+    elif kind(name) == 'cls':
+        assert init_cfg is None
+    else:
+        assert init_cfg == dict(type='Pretrained', checkpoint=WEIGHTS[bb.arch].url)
+
+
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds(name):
     cfg = load(name)
@@ -249,8 +269,7 @@ def test_retinanet_recipe(name):
     size = name.split('_')[2]
     bb, neck = cfg.model.backbone, cfg.model.neck
     assert bb.arch == f'poolformer_{size}'
-    assert bb.init_cfg == dict(type='Pretrained',
-                               checkpoint=f'checkpoints/poolformer_{size}.pth.tar')
+    assert bb.init_cfg == dict(type='Pretrained', checkpoint=WEIGHTS[bb.arch].url)
     assert tuple(bb.out_indices) == (1, 2, 3)  # the stride-4 map is not computed/normed
     assert list(neck.in_channels) == DIMS[size[0]][1:]
     assert neck.start_level == 0 and neck.add_extra_convs == 'on_input'
@@ -267,8 +286,7 @@ def test_mask_rcnn_recipe(name):
     size = name.split('_')[3]
     bb, neck = cfg.model.backbone, cfg.model.neck
     assert bb.arch == f'poolformer_{size}'
-    assert bb.init_cfg == dict(type='Pretrained',
-                               checkpoint=f'checkpoints/poolformer_{size}.pth.tar')
+    assert bb.init_cfg == dict(type='Pretrained', checkpoint=WEIGHTS[bb.arch].url)
     assert tuple(bb.out_indices) == (0, 1, 2, 3)
     assert list(neck.in_channels) == DIMS[size[0]]
     assert neck.num_outs == 5 and neck.out_channels == 256
@@ -320,12 +338,11 @@ def test_semantic_fpn_recipe(name):
     arch = Path(name).stem[len('fpn_'):-len('_40k_ade20k')]
     bb, neck, head = cfg.model.backbone, cfg.model.neck, cfg.model.decode_head
     assert bb.arch == arch and tuple(bb.out_indices) == (0, 1, 2, 3)
+    assert bb.init_cfg.checkpoint == WEIGHTS[arch].url
     if arch in V2_ARCHS:
         assert bb.out_norm is True
-        assert bb.init_cfg.checkpoint == f'checkpoints/{arch}.pth'
     else:
         assert 'out_norm' not in bb  # v1 default: on
-        assert bb.init_cfg.checkpoint == f'checkpoints/{arch}.pth.tar'
         assert list(neck.in_channels) == DIMS[arch.split('_')[1][0]]
     assert neck.num_outs == 4 and neck.out_channels == 256
     assert head.type == 'FPNHead' and head.channels == 128 and head.dropout_ratio == 0.1

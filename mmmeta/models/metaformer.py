@@ -256,7 +256,9 @@ class MetaFormer(BaseModule):
             gradients as the reference to ~1e-6, see :mod:`mmmeta.models.fast`); ``False`` runs
             the plain reference modules.
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads any
-            supported checkpoint layout (official v1/v2, timm, mmpretrain, mmdet/mmseg).
+            supported checkpoint layout (official v1/v2, timm, mmpretrain, mmdet/mmseg). PATH
+            may be an http(s) URL (e.g. ``mmmeta.weights.WEIGHTS[arch].url``): it is
+            downloaded once into the weights cache and verified (:mod:`mmmeta.download`).
 
     Shapes: input (N, in_channels, H, W), H, W >= 4; output a tuple of (N, dims[i], H_i, W_i),
     with H_0 = floor((H - 3) / 4) + 1 and H_{i+1} = ceil(H_i / 2).

@@ -1,10 +1,10 @@
 # Semantic FPN with a MetaFormer (PoolFormer) backbone (adapted from mmsegmentation 1.2.2
 # configs/_base_/models/fpn_r50.py).
 #
-# Pretrained backbone: the official ImageNet-1k checkpoints, saved as
-#   checkpoints/poolformer_{s12,s24,s36,m36,m48}.pth.tar   (sail-sg/poolformer, v1)
-#   checkpoints/{poolformerv2_s12,convformer_s18,caformer_s18}.pth   (sail-sg/metaformer, v2)
-# e.g. https://github.com/sail-sg/poolformer/releases/download/v1.0/poolformer_s12.pth.tar.
+# Pretrained backbone: the official ImageNet-1k checkpoints (v1: OpenMMLab's hash-stamped
+# copies of sail-sg/poolformer's; v2: sail-sg/metaformer's), by URL from mmmeta/weights.py,
+# downloaded into the weights cache and verified on first use (README, "Pretrained weights
+# and checkpoints"; MMMETA_WEIGHTS_MIRROR for machines without internet).
 # The per-output norms are not in the ImageNet files and start from their default init; the
 # v1 file's final classifier norm (`norm.*`) is not loaded into the last one, as in the
 # authors' segmentation code (the load report says so).
@@ -32,7 +32,7 @@ model = dict(
         frozen_stages=-1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='checkpoints/poolformer_s12.pth.tar')),
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-s12_3rdparty_32xb128_in1k_20220414-f8d83051.pth')),  # noqa: E501
     neck=dict(
         type='FPN',
         in_channels=[64, 128, 320, 512],

@@ -1,13 +1,14 @@
 # Mask R-CNN with a MetaFormer (PoolFormer) backbone and FPN (adapted from mmdet 3.3.0
 # configs/_base_/models/mask-rcnn_r50_fpn.py).
 #
-# Pretrained backbone: the official ImageNet-1k checkpoints of sail-sg/poolformer, saved as
-#   checkpoints/poolformer_{s12,s24,s36,m36,m48}.pth.tar
-# (e.g. https://github.com/sail-sg/poolformer/releases/download/v1.0/poolformer_s12.pth.tar).
-# mmmeta converts them on load and reports what it loaded. The per-output norms are not in the
-# ImageNet files and start from their default init; the file's final classifier norm
-# (`norm.*`) is not loaded into the last one, as in the authors' detection code. Set
-# `model.backbone.init_cfg=None` to train from scratch.
+# Pretrained backbone: the official ImageNet-1k checkpoints of sail-sg/poolformer, as
+# OpenMMLab's hash-stamped copies (the URL of each arch is in mmmeta/weights.py), downloaded
+# into the weights cache and verified on first use (README, "Pretrained weights and
+# checkpoints"; MMMETA_WEIGHTS_MIRROR for machines without internet). mmmeta converts them
+# on load and reports what it loaded. The per-output norms are not in the ImageNet files and
+# start from their default init; the file's final classifier norm (`norm.*`) is not loaded
+# into the last one, as in the authors' detection code. Set `model.backbone.init_cfg=None`
+# to train from scratch.
 custom_imports = dict(imports=['mmmeta'], allow_failed_imports=False)
 
 model = dict(
@@ -27,7 +28,7 @@ model = dict(
         frozen_stages=-1,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='checkpoints/poolformer_s12.pth.tar')),
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/poolformer/poolformer-s12_3rdparty_32xb128_in1k_20220414-f8d83051.pth')),  # noqa: E501
     neck=dict(
         type='FPN',
         in_channels=[64, 128, 320, 512],
