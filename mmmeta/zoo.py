@@ -13,7 +13,7 @@ import yaml
 
 from .weights import WEIGHTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository (mmmeta is installed editable)
 METAFILE = 'configs/metafile.yml'
 DEMO_DATA = 'Shapes (synthetic, tools/make_demo_data.py)'
 PAPER = dict(Title='MetaFormer Is Actually What You Need for Vision',
@@ -95,14 +95,14 @@ def derived_entry(path: str, cfg) -> dict:
     return entry
 
 
-def measure(path: str, macs: bool = True) -> Dict[str, object]:
+def measure(path: str) -> Dict[str, object]:
     """Parameters and FLOPs of a config's model at its task's input size (slow: builds it)."""
     import torch
     from .analysis import build_model, config_complexity
     cfg = load_config(path)
     torch.manual_seed(0)  # a two-stage detector's RoI work depends on its proposals
     shape = collection_of(cfg).flops_input
-    res = config_complexity(build_model(cfg), shape, macs=macs)
+    res = config_complexity(build_model(cfg), shape)
     return {'Parameters': res['params'], 'FLOPs': res['macs'],
             'FLOPs Input (HxW)': f'{shape[0]}x{shape[1]}'}
 
