@@ -1,12 +1,16 @@
 """Parameter and MAC counting for archs and configs (as the papers count them, with fvcore's
 rules via mmengine.analysis), plus the ImageNet classifier heads the published figures include.
 """
-from typing import Dict, Optional, Tuple
+import importlib
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from .models.metaformer import ARCHS, MetaFormer
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 
 def n_params(module: nn.Module) -> int:
@@ -71,9 +75,36 @@ class _TensorForward(nn.Module):
         self.model = model
 
     def forward(self, x):
+        if hasattr(self.model, 'rpn_head'):  # two-stage: the RPN's proposals need image shapes
+            from mmdet.structures import DetDataSample
+            shape = tuple(x.shape[2:])
+            samples = [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape))
+                       for _ in range(len(x))]
+            return self.model._forward(x, samples)
         if hasattr(self.model, 'extract_feat') and hasattr(self.model, '_forward'):
             return self.model._forward(x)
         return self.model(x)
+
+
+def build_model(cfg: Union[str, 'Config'], device: str = 'cpu') -> nn.Module:
+    """The whole model of a config, in its own library's registry, without the backbone's
+    pretrained file (counting needs none). ``device='meta'`` builds without memory or init."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = cfg if isinstance(cfg, Config) else Config.fromfile(cfg)
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    model_cfg = cfg.model.copy()
+    if model_cfg.get('backbone', {}).get('init_cfg') is not None:
+        model_cfg.backbone = dict(model_cfg.backbone, init_cfg=None)
+    with torch.device(device):
+        return registry.build(model_cfg)
+
+
+def count_params(cfg: Union[str, 'Config']) -> int:
+    """Parameters of a config's whole model (built on the meta device: fast, no memory)."""
+    return n_params(build_model(cfg, device='meta'))
 
 
 def config_complexity(model: nn.Module, shape: Tuple[int, int],

@@ -18,6 +18,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmmeta  # noqa: E402,F401  (registers MetaFormer everywhere)
+from mmmeta.analysis import build_model  # noqa: E402
 from mmmeta.models import MetaFormer  # noqa: E402
 from mmmeta.weights import WEIGHTS  # noqa: E402
 
@@ -59,24 +60,8 @@ def load(name: str) -> Config:
     return Config.fromfile(str(CONFIG_DIR / name))
 
 
-def registry_for(cfg: Config):
-    if cfg.default_scope == 'mmdet':
-        from mmdet.registry import MODELS
-    elif cfg.default_scope == 'mmseg':
-        from mmseg.registry import MODELS
-    elif cfg.default_scope == 'mmpretrain':
-        from mmpretrain.registry import MODELS
-    else:
-        raise AssertionError(f'unexpected default_scope {cfg.default_scope!r}')
-    return MODELS
-
-
 def build(name: str) -> torch.nn.Module:
-    cfg = load(name)
-    model_cfg = cfg.model.copy()
-    model_cfg.backbone = dict(model_cfg.backbone, init_cfg=None)
-    init_default_scope(cfg.default_scope)
-    return registry_for(cfg).build(model_cfg)
+    return build_model(load(name))  # without the backbone's pretrained file
 
 
 NUM_PARAMS = {}

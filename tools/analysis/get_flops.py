@@ -13,18 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 
 def from_config(path: str, shape, no_macs: bool) -> None:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     import mmmeta  # noqa: F401
-    from mmmeta.analysis import config_complexity
-    cfg = Config.fromfile(path)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    if cfg.model.get('backbone', {}).get('init_cfg') is not None:
-        cfg.model.backbone.init_cfg = None  # counting needs no pretrained file
-    model = registry.build(cfg.model)
-    res = config_complexity(model, tuple(shape), macs=not no_macs)
+    from mmmeta.analysis import build_model, config_complexity
+    res = config_complexity(build_model(path), tuple(shape), macs=not no_macs)
     macs = '-' if res['macs'] is None else f'{res["macs"] / 1e9:.2f}G'
     print(f'{os.path.basename(path)}  input {shape[0]}x{shape[1]}  params '
           f'{res["params"] / 1e6:.2f}M  MACs {macs}')
