@@ -46,8 +46,9 @@ SYNC_BN_TYPES = frozenset({'SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'SyncBatchNorm'}
 # 450 MB instances_train2017.json is not parsed twice.
 FULL_JSON_CHECK_MAX_BYTES = 64 * 1024 * 1024
 COCO_KEYS = ('images', 'annotations', 'categories')
-# tools/make_demo_data.py writes small synthetic datasets (data/demo_coco, data/demo_ade).
-DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade'}
+# tools/make_demo_data.py writes small synthetic datasets (data/demo_coco, data/demo_ade,
+# data/demo_cls).
+DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade', 'mmpretrain': 'cls'}
 
 
 def _is_remote(path: str) -> bool:

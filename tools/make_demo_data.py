@@ -16,12 +16,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
 
-from mmmeta.demo_data import (DEMO_PRESETS, make_ade_demo, make_cls_demo,  # noqa: E402
-                              make_coco_demo)
-
-DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'),
-                   cls=osp.join('data', 'demo_cls'))
-MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo, cls=make_cls_demo)
+from mmmeta.demo_data import DEFAULT_ROOTS as DEFAULT_OUT  # noqa: E402
+from mmmeta.demo_data import DEMO_PRESETS, MAKERS  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

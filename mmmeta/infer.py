@@ -1,0 +1,264 @@
+"""``mmmeta-infer`` / ``tools/infer.py``: run a trained model on an image, a folder of images
+or a video, and write pictures with the predictions drawn plus one JSON of predictions.
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT [--out-dir DIR] [--device cpu]
+                          [--score-thr 0.3] [--batch-size N]
+
+The library comes from the config's ``default_scope`` (mmdet, mmseg or mmpretrain) and the
+model from its upstream inferencer (:mod:`mmmeta.inferencers`). Before that, the checkpoint
+is read by mmmeta's safe loader and must fill the model the config builds (as
+``tools/test.py``), so a wrong config/checkpoint pair is one sentence with the fix instead of
+predictions of a randomly initialised head. Outputs: ``OUT/vis/<image name>`` (video frames
+``OUT/vis/<video>_<frame>.jpg`` and the annotated ``OUT/vis/<video>.mp4``) and
+``OUT/predictions.json``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .cli import CfgOptionsAction, fail, run_tool
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
+Frame = Tuple[str, np.ndarray, dict]  # (picture name, BGR image, JSON fields of its source)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+# ----------------------------------------------------------------------------------------------
+def _kind(path: str) -> Optional[str]:
+    ext = osp.splitext(path)[1].lower()
+    return 'image' if ext in IMAGE_EXTS else 'video' if ext in VIDEO_EXTS else None
+
+
+def collect_inputs(path: str) -> List[str]:
+    """The files INPUT names: itself (an image or a video), or the images in a folder."""
+    if osp.isdir(path):
+        found = sorted(osp.join(path, n) for n in os.listdir(path)
+                       if _kind(n) == 'image' and osp.isfile(osp.join(path, n)))
+        if not found:
+            fail(f'folder {path} holds no images ({", ".join(IMAGE_EXTS)}); point INPUT at a '
+                 'folder of images, one image or a video.')
+        return found
+    if not osp.exists(path):
+        fail(f'input not found: {path!r} (current directory: {os.getcwd()}); give an image, a '
+             'folder of images or a video.')
+    if _kind(path) is None:
+        fail(f'{path} is not an image or a video this tool reads (extension '
+             f'{osp.splitext(path)[1] or "none"!r}); give a file ending in '
+             f'{", ".join(IMAGE_EXTS + VIDEO_EXTS)}, or a folder of images.')
+    return [path]
+
+
+def read_image(path: str) -> np.ndarray:
+    import mmcv
+    img = mmcv.imread(path)
+    if img is None:
+        fail(f'cannot decode image {path} (corrupt, truncated or not an image): replace it or '
+             'leave it out.')
+    return img
+
+
+def video_frames(path: str) -> Iterator[Frame]:
+    import cv2
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        fail(f'cannot open video {path} (corrupt, or a codec OpenCV lacks): convert it, e.g. '
+             f'`ffmpeg -i {path} out.mp4`, or give its frames as a folder of images.')
+    stem = osp.splitext(osp.basename(path))[0]
+    index = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield f'{stem}_{index:06d}.jpg', frame, dict(input=path, frame=index)
+            index += 1
+    finally:
+        cap.release()
+    if index == 0:
+        fail(f'video {path} has no frames OpenCV can decode: convert it, e.g. '
+             f'`ffmpeg -i {path} out.mp4`.')
+
+
+def frames(sources: Sequence[str]) -> Iterator[Frame]:
+    """Every picture to predict on, in order: images, then each video's frames."""
+    for path in sources:
+        if _kind(path) == 'video':
+            yield from video_frames(path)
+        else:
+            yield osp.basename(path), read_image(path), dict(input=path)
+
+
+def count_pictures(sources: Sequence[str]) -> int:
+    """For the progress bar: images plus the frame counts videos declare."""
+    import cv2
+    total = 0
+    for path in sources:
+        if _kind(path) == 'video':
+            cap = cv2.VideoCapture(path)
+            total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            cap.release()
+        else:
+            total += 1
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------
+class VideoWriters:
+    """One annotated video per input video, next to the pictures (``vis/<video>.mp4``)."""
+
+    def __init__(self, vis_dir: str) -> None:
+        self.vis_dir = vis_dir
+        self.open: Dict[str, object] = {}
+        self.written: List[str] = []
+
+    def add(self, source: str, bgr: np.ndarray) -> None:
+        import cv2
+        if source not in self.open:
+            stem = osp.splitext(osp.basename(source))[0]
+            out = osp.join(self.vis_dir, f'{stem}.mp4')
+            cap = cv2.VideoCapture(source)
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+            cap.release()
+            h, w = bgr.shape[:2]
+            self.open[source] = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+            self.written.append(out)
+        self.open[source].write(bgr)
+
+    def close(self) -> None:
+        for writer in self.open.values():
+            writer.release()
+        self.open.clear()
+
+
+def _batches(items: Iterator[Frame], size: int) -> Iterator[List[Frame]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------------------------
+def load_checked_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
+                        allow_partial: bool = False):
+    """(config, library): the config with ``cfg_options`` merged and no pretrained-backbone
+    download, after checking that ``checkpoint`` fills the model it builds."""
+    from .launch import _backbone_cfg, check_checkpoint, init_library, load_config
+    from .load_check import check_checkpoint_fits, file_state
+    from .files import load_checkpoint_file
+    cfg = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    check_checkpoint(checkpoint, 'the CHECKPOINT argument')
+    state = file_state(load_checkpoint_file(checkpoint, source='CHECKPOINT'))
+    backbone = _backbone_cfg(cfg)
+    if backbone.get('init_cfg'):
+        backbone['init_cfg'] = None  # the checkpoint holds the backbone too
+    lib = init_library(cfg)
+    registry = __import__(f'{lib}.registry', fromlist=['MODELS']).MODELS
+    report = check_checkpoint_fits(registry.build(cfg.model), state, checkpoint, 'CHECKPOINT',
+                                   allow_partial)
+    print(report, flush=True)
+    return cfg, lib
+
+
+def default_device() -> str:
+    import torch
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = 'outputs',
+          device: Optional[str] = None, score_thr: float = 0.3, batch_size: int = 1,
+          topk: int = 5, cfg_options: Optional[dict] = None,
+          allow_partial: bool = False) -> Dict[str, object]:
+    """Predict on ``sources`` (image and video paths), write ``out_dir/vis/`` and
+    ``out_dir/predictions.json``; returns where everything went and the records."""
+    import mmcv
+    from mmengine.utils import ProgressBar
+    from .inferencers import build_task
+    if batch_size < 1:
+        fail(f'--batch-size must be 1 or more, not {batch_size}.')
+    cfg, lib = load_checked_config(config, checkpoint, cfg_options, allow_partial)
+    task = build_task(lib, cfg, checkpoint, device or default_device(), score_thr, topk)
+    vis_dir = osp.join(out_dir, 'vis')
+    os.makedirs(vis_dir, exist_ok=True)
+    total = count_pictures(sources)
+    # file: mmengine's default is the sys.stdout of import time
+    bar = ProgressBar(total, file=sys.stdout) if total > 1 or len(sources) > 1 else None
+    videos, records = VideoWriters(vis_dir), []
+    try:
+        for batch in _batches(frames(sources), batch_size):
+            preds = task.predict([img for _, img, _ in batch], batch_size)
+            for (name, img, fields), pred in zip(batch, preds):
+                drawn = task.draw(mmcv.bgr2rgb(img), pred, osp.join(vis_dir, name))
+                if 'frame' in fields:
+                    videos.add(fields['input'], mmcv.rgb2bgr(drawn))
+                records.append(dict(fields, vis=osp.join('vis', name),
+                                    height=img.shape[0], width=img.shape[1],
+                                    **task.summarize(pred)))
+                if bar is not None:
+                    bar.update()
+    finally:
+        videos.close()
+    if bar is not None:
+        print(flush=True)
+    result = dict(task=task.kind, config=config, checkpoint=checkpoint, classes=task.classes,
+                  score_thr=score_thr if task.kind == 'detection' else None, results=records)
+    json_path = osp.join(out_dir, 'predictions.json')
+    with open(json_path, 'w') as f:
+        json.dump(result, f, indent=1)
+    print(f'{task.kind} predictions for {len(records)} picture(s) of {len(sources)} input(s):')
+    print(f'  pictures     {vis_dir}/')
+    for video in videos.written:
+        print(f'  video        {video}')
+    print(f'  predictions  {json_path}', flush=True)
+    return dict(vis_dir=vis_dir, json=json_path, videos=videos.written, **result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description='Predict with a trained mmdet / mmseg / mmpretrain model: pictures with '
+        'the predictions drawn (OUT/vis/) and one JSON (OUT/predictions.json).')
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='checkpoint file (e.g. work_dirs/NAME/iter_N.pth)')
+    parser.add_argument('input', help='an image, a folder of images or a video')
+    parser.add_argument('--out-dir', default='outputs', help='where to write (default: outputs)')
+    parser.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda '
+                        'when available, else cpu)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: boxes below this score are not drawn nor listed')
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--topk', type=int, default=5, help='classification: classes listed')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config settings, key=value (as tools/test.py)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='use a checkpoint that fills only part of the model')
+    parser.add_argument('--verbose', action='store_true',
+                        help='show the traceback of an error as well (or MMMETA_VERBOSE=1)')
+    return parser
+
+
+def run_infer(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    args = build_parser().parse_args(argv)
+    return infer(args.config, args.checkpoint, collect_inputs(args.input), args.out_dir,
+                 args.device, args.score_thr, args.batch_size, args.topk, args.cfg_options,
+                 args.allow_partial)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    """Entry point of ``mmmeta-infer`` and ``tools/infer.py`` (one-sentence errors)."""
+    return run_tool(run_infer, argv)
