@@ -108,3 +108,13 @@ def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
                        capsys)
     assert 'fills' in message and 'Use the config the checkpoint was trained with' in message
     assert 'Traceback' not in message
+
+
+def test_missing_config_or_checkpoint_is_one_sentence(tmp_path, capsys):
+    import cv2
+    image = str(tmp_path / 'a.jpg')
+    cv2.imwrite(image, np.zeros((32, 32, 3), np.uint8))
+    message = error_of([str(tmp_path / 'nope.py'), 'x.pth', image], capsys)
+    assert 'config file not found' in message
+    message = error_of([RETINANET, str(tmp_path / 'nope.pth'), image], capsys)
+    assert 'checkpoint file not found' in message and 'Traceback' not in message
