@@ -181,21 +181,23 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
-def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = 'outputs',
-          device: Optional[str] = None, score_thr: float = 0.3, batch_size: int = 1,
-          topk: int = 5, cfg_options: Optional[dict] = None,
-          allow_partial: bool = False) -> Dict[str, object]:
-    """Predict on ``sources`` (image and video paths), write ``out_dir/vis/`` and
-    ``out_dir/predictions.json``; returns where everything went and the records."""
+def make_out_dir(out_dir: str) -> str:
+    """``out_dir/vis``, created; an unwritable place is one sentence."""
+    vis_dir = osp.join(out_dir, 'vis')
+    try:
+        os.makedirs(vis_dir, exist_ok=True)
+    except OSError as err:
+        fail(f'cannot write to {vis_dir!r} ({err.strerror or err}); choose a writable '
+             'directory with --out-dir.')
+    return vis_dir
+
+
+def predict_all(task, sources: Sequence[str], vis_dir: str,
+                batch_size: int) -> Tuple[List[dict], List[str]]:
+    """Predict on every picture of ``sources`` in batches, write the drawn pictures (and
+    videos) into ``vis_dir``; returns the JSON records and the videos written."""
     import mmcv
     from mmengine.utils import ProgressBar
-    from .inferencers import build_task
-    if batch_size < 1:
-        fail(f'--batch-size must be 1 or more, not {batch_size}.')
-    cfg, lib = load_checked_config(config, checkpoint, cfg_options, allow_partial)
-    task = build_task(lib, cfg, checkpoint, device or default_device(), score_thr, topk)
-    vis_dir = osp.join(out_dir, 'vis')
-    os.makedirs(vis_dir, exist_ok=True)
     total = count_pictures(sources)
     # file: mmengine's default is the sys.stdout of import time
     bar = ProgressBar(total, file=sys.stdout) if total > 1 or len(sources) > 1 else None
@@ -214,8 +216,24 @@ def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = '
                     bar.update()
     finally:
         videos.close()
-    if bar is not None:
-        print(flush=True)
+        if bar is not None:
+            print(flush=True)
+    return records, videos.written
+
+
+def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = 'outputs',
+          device: Optional[str] = None, score_thr: float = 0.3, batch_size: int = 1,
+          topk: int = 5, cfg_options: Optional[dict] = None,
+          allow_partial: bool = False) -> Dict[str, object]:
+    """Predict on ``sources`` (image and video paths), write ``out_dir/vis/`` and
+    ``out_dir/predictions.json``; returns where everything went and the records."""
+    from .inferencers import build_task
+    if batch_size < 1:
+        fail(f'--batch-size must be 1 or more, not {batch_size}.')
+    vis_dir = make_out_dir(out_dir)
+    cfg, lib = load_checked_config(config, checkpoint, cfg_options, allow_partial)
+    task = build_task(lib, cfg, checkpoint, device or default_device(), score_thr, topk)
+    records, videos = predict_all(task, sources, vis_dir, batch_size)
     result = dict(task=task.kind, config=config, checkpoint=checkpoint, classes=task.classes,
                   score_thr=score_thr if task.kind == 'detection' else None, results=records)
     json_path = osp.join(out_dir, 'predictions.json')
@@ -223,10 +241,10 @@ def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = '
         json.dump(result, f, indent=1)
     print(f'{task.kind} predictions for {len(records)} picture(s) of {len(sources)} input(s):')
     print(f'  pictures     {vis_dir}/')
-    for video in videos.written:
+    for video in videos:
         print(f'  video        {video}')
     print(f'  predictions  {json_path}', flush=True)
-    return dict(vis_dir=vis_dir, json=json_path, videos=videos.written, **result)
+    return dict(vis_dir=vis_dir, json=json_path, videos=videos, **result)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,3 +118,13 @@ def test_missing_config_or_checkpoint_is_one_sentence(tmp_path, capsys):
     assert 'config file not found' in message
     message = error_of([RETINANET, str(tmp_path / 'nope.pth'), image], capsys)
     assert 'checkpoint file not found' in message and 'Traceback' not in message
+
+
+def test_unwritable_out_dir_is_one_sentence(tmp_path, capsys):
+    import cv2
+    image = str(tmp_path / 'a.jpg')
+    cv2.imwrite(image, np.zeros((32, 32, 3), np.uint8))
+    (tmp_path / 'file').write_text('x')
+    message = error_of([RETINANET, 'x.pth', image, '--out-dir', str(tmp_path / 'file' / 'o')],
+                       capsys)
+    assert 'cannot write to' in message and 'choose a writable directory with --out-dir' in message
