@@ -182,10 +182,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def train_and_test(config: str, work_dir: str, options: Sequence[str], kind: str):
+    """(checkpoint, metrics, folder of the test pictures) of a training run and its test."""
+    train(config, work_dir, options)
+    ckpt = last_checkpoint(work_dir)
+    show_dir = 'predictions'
+    metrics = test(config, ckpt, work_dir, options,
+                   osp.join(work_dir, show_dir) if kind == 'ade' else show_dir)
+    return ckpt, metrics, find_pictures(work_dir, show_dir)
+
+
+def infer_on(val_img_dir: str, work_dir: str, config: str, ckpt: str) -> dict:
+    """The inference tool on the first validation images, with the config as trained (every
+    option applied), which the Runner wrote next to the checkpoints."""
+    from mmmeta.infer import infer
+    trained_cfg = osp.join(work_dir, osp.basename(config))
+    images = sorted(glob.glob(osp.join(val_img_dir, '*.jpg')))[:INFER_IMAGES]
+    out_dir = osp.join(work_dir, 'infer')
+    command('infer', [trained_cfg, ckpt, '<validation images>', '--out-dir', out_dir])
+    return infer(trained_cfg, ckpt, images, out_dir=out_dir)
+
+
 def run(args: argparse.Namespace, data_args: Optional[dict] = None) -> dict:
     """The demo, from the repository root; ``data_args`` replaces the dataset preset (tests
     use a few images)."""
-    from mmmeta.infer import infer
     from mmmeta.launch import DEMO_DATA_KIND, library_of, load_config
     start = time.time()
     name = osp.splitext(osp.basename(args.config))[0]
@@ -198,18 +218,8 @@ def run(args: argparse.Namespace, data_args: Optional[dict] = None) -> dict:
     if backbone and (args.pretrain or not osp.isfile(backbone)):
         pretrain_backbone(backbone)
     info = make_data(kind, root, data_args)
-
-    train(args.config, work_dir, options)
-    ckpt = last_checkpoint(work_dir)
-    show_dir = 'predictions'
-    metrics = test(args.config, ckpt, work_dir, options,
-                   osp.join(work_dir, show_dir) if kind == 'ade' else show_dir)
-    # the config as trained (every option applied) sits next to the checkpoints
-    trained_cfg = osp.join(work_dir, osp.basename(args.config))
-    images = sorted(glob.glob(osp.join(info['val_img_dir'], '*.jpg')))[:INFER_IMAGES]
-    command('infer', [trained_cfg, ckpt, '<validation images>', '--out-dir',
-                      osp.join(work_dir, 'infer')])
-    predicted = infer(trained_cfg, ckpt, images, out_dir=osp.join(work_dir, 'infer'))
+    ckpt, metrics, pictures = train_and_test(args.config, work_dir, options, kind)
+    predicted = infer_on(info['val_img_dir'], work_dir, args.config, ckpt)
 
     print('\n=== mmmeta demo finished ===')
     print(f'config      {args.config}')
@@ -219,7 +229,7 @@ def run(args: argparse.Namespace, data_args: Optional[dict] = None) -> dict:
     for line in metric_lines(metrics):
         print(line)
     print(f'checkpoint  {ckpt}')
-    print(f'test pictures (ground truth and predictions)  {find_pictures(work_dir, show_dir)}/')
+    print(f'test pictures (ground truth and predictions)  {pictures}/')
     print(f'inference pictures  {predicted["vis_dir"]}/')
     print(f'inference JSON      {predicted["json"]}', flush=True)
     return dict(metrics=metrics, checkpoint=ckpt, infer=predicted)
