@@ -277,6 +277,8 @@ def run_infer(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                  args.allow_partial)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
-    """Entry point of ``mmmeta-infer`` and ``tools/infer.py`` (one-sentence errors)."""
-    return run_tool(run_infer, argv)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``mmmeta-infer`` and ``tools/infer.py`` (one-sentence errors). Returns
+    the exit status, 0: a console script passes the return value to ``sys.exit``."""
+    run_tool(run_infer, argv)
+    return 0

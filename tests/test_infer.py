@@ -61,9 +61,10 @@ def test_folder_and_video(checkpoint, inputs, tmp_path, capsys):
     options = ['--cfg-options', 'model.backbone.depths=[1,1,1,1]',
                'model.test_cfg.score_thr=0.0']
     out = tmp_path / 'out'
-    infer.main([RETINANET, checkpoint, str(inputs / 'images'), '--out-dir', str(out),
-                '--device', 'cpu', '--score-thr', '0.0', '--batch-size', '2', *options])
-    result = infer.main([RETINANET, checkpoint, str(inputs / 'clip.mp4'), '--out-dir',
+    status = infer.main([RETINANET, checkpoint, str(inputs / 'images'), '--out-dir', str(out),
+                         '--device', 'cpu', '--score-thr', '0.0', '--batch-size', '2', *options])
+    assert status == 0  # what a console script hands to sys.exit
+    result = infer.run_infer([RETINANET, checkpoint, str(inputs / 'clip.mp4'), '--out-dir',
                          str(out / 'video'), '--device', 'cpu', '--score-thr', '0.0',
                          *options])
     printed = capsys.readouterr().out

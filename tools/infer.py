@@ -18,9 +18,9 @@ import mmmeta  # noqa: E402,F401  (registers the backbones and the safe checkpoi
 from mmmeta import infer  # noqa: E402
 
 
-def main() -> None:
-    infer.main()
+def main() -> int:
+    return infer.main()
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
