@@ -79,6 +79,8 @@ def test_demo_runs_each_config(demo, name, tmp_path, capsys):
     summary = out.split('=== mmmeta demo finished ===', 1)[1]
     assert re.search(metric, summary), summary
     assert f'data        {tmp_path / "data"}' in summary
+    pictures = re.search(r'test pictures \(ground truth and predictions\)\s+(\S+)/', summary)
+    assert any(Path(pictures.group(1)).glob('*.*')), summary  # tools/test.py --show-dir
     predictions = json.loads((work_dir / 'infer' / 'predictions.json').read_text())
     assert len(predictions['results']) == 2  # both validation images
     for record in predictions['results']:

@@ -155,8 +155,8 @@ def metric_lines(metrics: Dict[str, float]) -> List[str]:
 
 
 def find_pictures(work_dir: str, show_dir: str) -> str:
-    """Where tools/test.py painted (mmdet/mmpretrain: work_dir/<time>/show_dir; mmseg:
-    show_dir/vis_data/vis_image)."""
+    """Where tools/test.py painted (mmdet: work_dir/<time>/show_dir; mmseg:
+    work_dir/show_dir/vis_data/vis_image; mmpretrain: work_dir/show_dir)."""
     found = glob.glob(osp.join(work_dir, '*', show_dir)) + \
         glob.glob(osp.join(work_dir, show_dir, 'vis_data', 'vis_image'))
     return max(found, key=osp.getmtime) if found else osp.join(work_dir, show_dir)
@@ -187,8 +187,9 @@ def train_and_test(config: str, work_dir: str, options: Sequence[str], kind: str
     train(config, work_dir, options)
     ckpt = last_checkpoint(work_dir)
     show_dir = 'predictions'
+    # mmdet paints into work_dir/<time>/show_dir; mmseg and mmpretrain take the path as given
     metrics = test(config, ckpt, work_dir, options,
-                   osp.join(work_dir, show_dir) if kind == 'ade' else show_dir)
+                   show_dir if kind == 'coco' else osp.join(work_dir, show_dir))
     return ckpt, metrics, find_pictures(work_dir, show_dir)
 
 
