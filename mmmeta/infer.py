@@ -5,7 +5,8 @@ or a video, and write pictures with the predictions drawn plus one JSON of predi
                           [--score-thr 0.3] [--batch-size N]
 
 The library comes from the config's ``default_scope`` (mmdet, mmseg or mmpretrain) and the
-model from its upstream inferencer (:mod:`mmmeta.inferencers`). Before that, the checkpoint
+model from its upstream inferencer (:mod:`mmmeta.inferencers`); inputs and videos are
+:mod:`mmmeta.media`. Before that, the checkpoint
 is read by mmmeta's safe loader and must fill the model the config builds (as
 ``tools/test.py``), so a wrong config/checkpoint pair is one sentence with the fix instead of
 predictions of a randomly initialised head. Outputs: ``OUT/vis/<image name>`` (video frames
@@ -17,142 +18,12 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .cli import CfgOptionsAction, fail, run_tool
-
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
-Frame = Tuple[str, np.ndarray, dict]  # (picture name, BGR image, JSON fields of its source)
+from .media import VideoWriters, batches, collect_inputs, count_pictures, frames
 
 
-# ----------------------------------------------------------------------------------------------
-# Inputs
-# ----------------------------------------------------------------------------------------------
-def _kind(path: str) -> Optional[str]:
-    ext = osp.splitext(path)[1].lower()
-    return 'image' if ext in IMAGE_EXTS else 'video' if ext in VIDEO_EXTS else None
-
-
-def collect_inputs(path: str) -> List[str]:
-    """The files INPUT names: itself (an image or a video), or the images in a folder."""
-    if osp.isdir(path):
-        found = sorted(osp.join(path, n) for n in os.listdir(path)
-                       if _kind(n) == 'image' and osp.isfile(osp.join(path, n)))
-        if not found:
-            fail(f'folder {path} holds no images ({", ".join(IMAGE_EXTS)}); point INPUT at a '
-                 'folder of images, one image or a video.')
-        return found
-    if not osp.exists(path):
-        fail(f'input not found: {path!r} (current directory: {os.getcwd()}); give an image, a '
-             'folder of images or a video.')
-    if _kind(path) is None:
-        fail(f'{path} is not an image or a video this tool reads (extension '
-             f'{osp.splitext(path)[1] or "none"!r}); give a file ending in '
-             f'{", ".join(IMAGE_EXTS + VIDEO_EXTS)}, or a folder of images.')
-    return [path]
-
-
-def read_image(path: str) -> np.ndarray:
-    import mmcv
-    img = mmcv.imread(path)
-    if img is None:
-        fail(f'cannot decode image {path} (corrupt, truncated or not an image): replace it or '
-             'leave it out.')
-    return img
-
-
-def video_frames(path: str) -> Iterator[Frame]:
-    import cv2
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        fail(f'cannot open video {path} (corrupt, or a codec OpenCV lacks): convert it, e.g. '
-             f'`ffmpeg -i {path} out.mp4`, or give its frames as a folder of images.')
-    stem = osp.splitext(osp.basename(path))[0]
-    index = 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield f'{stem}_{index:06d}.jpg', frame, dict(input=path, frame=index)
-            index += 1
-    finally:
-        cap.release()
-    if index == 0:
-        fail(f'video {path} has no frames OpenCV can decode: convert it, e.g. '
-             f'`ffmpeg -i {path} out.mp4`.')
-
-
-def frames(sources: Sequence[str]) -> Iterator[Frame]:
-    """Every picture to predict on, in order: images, then each video's frames."""
-    for path in sources:
-        if _kind(path) == 'video':
-            yield from video_frames(path)
-        else:
-            yield osp.basename(path), read_image(path), dict(input=path)
-
-
-def count_pictures(sources: Sequence[str]) -> int:
-    """For the progress bar: images plus the frame counts videos declare."""
-    import cv2
-    total = 0
-    for path in sources:
-        if _kind(path) == 'video':
-            cap = cv2.VideoCapture(path)
-            total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
-            cap.release()
-        else:
-            total += 1
-    return total
-
-
-# ----------------------------------------------------------------------------------------------
-# Outputs
-# ----------------------------------------------------------------------------------------------
-class VideoWriters:
-    """One annotated video per input video, next to the pictures (``vis/<video>.mp4``)."""
-
-    def __init__(self, vis_dir: str) -> None:
-        self.vis_dir = vis_dir
-        self.open: Dict[str, object] = {}
-        self.written: List[str] = []
-
-    def add(self, source: str, bgr: np.ndarray) -> None:
-        import cv2
-        if source not in self.open:
-            stem = osp.splitext(osp.basename(source))[0]
-            out = osp.join(self.vis_dir, f'{stem}.mp4')
-            cap = cv2.VideoCapture(source)
-            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-            cap.release()
-            h, w = bgr.shape[:2]
-            self.open[source] = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-            self.written.append(out)
-        self.open[source].write(bgr)
-
-    def close(self) -> None:
-        for writer in self.open.values():
-            writer.release()
-        self.open.clear()
-
-
-def _batches(items: Iterator[Frame], size: int) -> Iterator[List[Frame]]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# ----------------------------------------------------------------------------------------------
-# The run
-# ----------------------------------------------------------------------------------------------
 def load_checked_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
                         allow_partial: bool = False):
     """(config, library): the config with ``cfg_options`` merged and no pretrained-backbone
@@ -203,7 +74,7 @@ def predict_all(task, sources: Sequence[str], vis_dir: str,
     bar = ProgressBar(total, file=sys.stdout) if total > 1 or len(sources) > 1 else None
     videos, records = VideoWriters(vis_dir), []
     try:
-        for batch in _batches(frames(sources), batch_size):
+        for batch in batches(frames(sources), batch_size):
             preds = task.predict([img for _, img, _ in batch], batch_size)
             for (name, img, fields), pred in zip(batch, preds):
                 drawn = task.draw(mmcv.bgr2rgb(img), pred, osp.join(vis_dir, name))
