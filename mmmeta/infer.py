@@ -47,9 +47,16 @@ def load_checked_config(config: str, checkpoint: str, cfg_options: Optional[dict
     return cfg, lib
 
 
-def default_device() -> str:
+def pick_device(device: Optional[str]) -> str:
+    """``device``, or cuda when torch sees a GPU, else cpu; a GPU asked for but not there is
+    one sentence (torch would fail deep inside the model's ``.to()``)."""
     import torch
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device is None:
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        fail(f'--device {device}: torch {torch.__version__} sees no CUDA GPU on this machine; '
+             'use --device cpu (or leave --device out).')
+    return device
 
 
 def make_out_dir(out_dir: str) -> str:
@@ -101,9 +108,10 @@ def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = '
     from .inferencers import build_task
     if batch_size < 1:
         fail(f'--batch-size must be 1 or more, not {batch_size}.')
+    device = pick_device(device)
     vis_dir = make_out_dir(out_dir)
     cfg, lib = load_checked_config(config, checkpoint, cfg_options, allow_partial)
-    task = build_task(lib, cfg, checkpoint, device or default_device(), score_thr, topk)
+    task = build_task(lib, cfg, checkpoint, device, score_thr, topk)
     records, videos = predict_all(task, sources, vis_dir, batch_size)
     result = dict(task=task.kind, config=config, checkpoint=checkpoint, classes=task.classes,
                   score_thr=score_thr if task.kind == 'detection' else None, results=records)

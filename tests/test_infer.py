@@ -129,3 +129,12 @@ def test_unwritable_out_dir_is_one_sentence(tmp_path, capsys):
     message = error_of([RETINANET, 'x.pth', image, '--out-dir', str(tmp_path / 'file' / 'o')],
                        capsys)
     assert 'cannot write to' in message and 'choose a writable directory with --out-dir' in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without a GPU')
+def test_gpu_asked_for_without_one_is_one_sentence(tmp_path, capsys):
+    import cv2
+    image = str(tmp_path / 'a.jpg')
+    cv2.imwrite(image, np.zeros((32, 32, 3), np.uint8))
+    message = error_of([RETINANET, 'x.pth', image, '--device', 'cuda'], capsys)
+    assert 'sees no CUDA GPU' in message and 'use --device cpu' in message
