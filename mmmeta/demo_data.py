@@ -567,3 +567,10 @@ def make_cls_demo(root: PathLike, num_train: int = 2000, num_val: int = 200,
                 train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
                 train_ann_file=str(files[0]), val_ann_file=str(files[1]),
                 num_train=num_train, num_val=num_val)
+
+
+# Each kind's writer and the folder the demo configs read it from (relative to the repository).
+MAKERS: Dict[str, Callable[..., Dict[str, object]]] = dict(
+    coco=make_coco_demo, ade=make_ade_demo, cls=make_cls_demo)
+DEFAULT_ROOTS = dict(coco=os.path.join('data', 'demo_coco'), ade=os.path.join('data', 'demo_ade'),
+                     cls=os.path.join('data', 'demo_cls'))

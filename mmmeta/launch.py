@@ -49,8 +49,8 @@ SYNC_BN_TYPES = frozenset({'SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'SyncBatchNorm'}
 FULL_JSON_CHECK_MAX_BYTES = 64 * 1024 * 1024
 COCO_KEYS = ('images', 'annotations', 'categories')
 # tools/make_demo_data.py (mmmeta-demo-data when installed) writes small synthetic datasets
-# (data/demo_coco, data/demo_ade).
-DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade'}
+# (data/demo_coco, data/demo_ade, data/demo_cls).
+DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade', 'mmpretrain': 'cls'}
 
 
 def demo_data_cmd(args: str) -> str:
@@ -151,9 +151,9 @@ def build_test_parser() -> argparse.ArgumentParser:
                         'the predicted masks, for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir',
-                        help='directory where painted images will be saved: mmdet and '
-                        'mmpretrain put it under work_dir/<timestamp>/, mmseg uses the path '
-                        'as given (images in SHOW_DIR/vis_data/vis_image/), as upstream')
+                        help='directory where painted images will be saved: mmdet puts it '
+                        'under work_dir/<timestamp>/, mmpretrain uses the path as given, mmseg '
+                        'too (images in SHOW_DIR/vis_data/vis_image/), as upstream')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--tta', action='store_true', help='test time augmentation')
     _add_common_args(parser)
@@ -375,6 +375,7 @@ def _enable_visualization(cfg: Config, args: argparse.Namespace, lib: str) -> No
     hook = hooks['visualization']
     if lib == 'mmpretrain':  # mmpretrain's hook has enable/out_dir instead of draw/test_out_dir
         hook['enable'] = True
+        hook['interval'] = 1  # asked for pictures: its default paints every 5000th image only
         hook['show'] = args.show
         hook['wait_time'] = args.wait_time
         hook['out_dir'] = args.show_dir

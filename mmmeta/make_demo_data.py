@@ -13,11 +13,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmmeta.demo_data import DEMO_PRESETS, make_ade_demo, make_cls_demo, make_coco_demo
-
-DEFAULT_OUT = dict(coco=osp.join('data', 'demo_coco'), ade=osp.join('data', 'demo_ade'),
-                   cls=osp.join('data', 'demo_cls'))
-MAKERS = dict(coco=make_coco_demo, ade=make_ade_demo, cls=make_cls_demo)
+from mmmeta.demo_data import DEFAULT_ROOTS as DEFAULT_OUT
+from mmmeta.demo_data import DEMO_PRESETS, MAKERS
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -8,13 +8,14 @@
 #   python tools/convert_checkpoint.py work_dirs/cls_poolformer_s12_demo/iter_3000.pth \
 #       checkpoints/demo/poolformer_s12_shapes.safetensors --arch poolformer_s12 --half
 #
-# (tools/pretrain_demo_backbone.py runs these three steps.) Same model and recipe as
-# ../cls_poolformer_s12_300e_in1k.py except: the demo data (4 classes, 20000 training images
-# of 64x64 with one shape), flip as the only augmentation (no RandAugment, RandomErasing,
-# Mixup or CutMix: the task is simple and the schedule short), no stochastic depth, one device
-# with batch 64, lr 1e-3 (x20 for the layer scales), and an iteration-based schedule (3000
-# iterations, ~10 epochs: 500 of linear warm-up, then cosine) with a single evaluation at the
-# end. Measured numbers: README, "Demos".
+# (`python tools/demo.py --pretrain` runs these three steps; `python tools/demo.py --config
+# configs/demo/cls_poolformer_s12_demo.py` trains, tests and prints the top-1.)
+# Same model and recipe as ../cls_poolformer_s12_300e_in1k.py except: the demo data
+# (4 classes, 20000 training images of 64x64 with one shape), flip as the only augmentation
+# (no RandAugment, RandomErasing, Mixup or CutMix: the task is simple and the schedule short),
+# no stochastic depth, one device with batch 64, lr 1e-3 (x20 for the layer scales), and an
+# iteration-based schedule (3000 iterations, ~10 epochs: 500 of linear warm-up, then cosine)
+# with a single evaluation at the end. Measured numbers: README, "Demos".
 _base_ = '../cls_poolformer_s12_300e_in1k.py'
 
 data_root = 'data/demo_cls'

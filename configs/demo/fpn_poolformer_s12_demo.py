@@ -1,6 +1,8 @@
 # Semantic FPN + PoolFormer-S12 on the synthetic shapes dataset of tools/make_demo_data.py
 # (ADE20K layout): trains on a CPU, then evaluates once (mIoU).
 #
+#   python tools/demo.py --config configs/demo/fpn_poolformer_s12_demo.py  # + data, test, infer
+# or by hand:
 #   python tools/make_demo_data.py ade
 #   python tools/train.py configs/demo/fpn_poolformer_s12_demo.py
 #
