@@ -93,7 +93,8 @@ def test_wheel_carries_configs_tools_and_entry_points(wheel):
 
 def test_wheel_trains_and_tests_the_demo_by_name(venv, tmp_path):
     """Outside any clone: demo data, train by config name (the shipped demo backbone is found
-    in the package), test the checkpoint with the COCO metric, then mim does the same."""
+    in the package), test the checkpoint with the COCO metric, infer on a folder, then mim
+    tests it too."""
     bin_dir = venv / 'bin'
     where = ok(run([bin_dir / 'python', '-c', 'import mmmeta; print(mmmeta.__file__)'],
                    cwd=tmp_path))
@@ -108,6 +109,10 @@ def test_wheel_trains_and_tests_the_demo_by_name(venv, tmp_path):
     out = ok(run([bin_dir / 'mmmeta-test', DEMO, ckpt, '--work-dir', 'test',
                   '--cfg-options', *TINY], cwd=tmp_path))
     assert 'coco/bbox_mAP' in out
+    out = ok(run([bin_dir / 'mmmeta-infer', DEMO, ckpt, 'data/demo_coco/val', '--out-dir', 'inf'],
+                 cwd=tmp_path))
+    predictions = json.loads((tmp_path / 'inf' / 'predictions.json').read_text())
+    assert len(predictions) == 2 and len(list((tmp_path / 'inf' / 'vis').iterdir())) == 2
 
     # mim finds the package's .mim/tools and configs by name
     out = ok(run([bin_dir / 'python', '-m', 'mim', 'test', 'mmmeta', f'{DEMO}.py', '--checkpoint',
