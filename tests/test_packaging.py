@@ -112,7 +112,7 @@ def test_wheel_trains_and_tests_the_demo_by_name(venv, tmp_path):
     out = ok(run([bin_dir / 'mmmeta-infer', DEMO, ckpt, 'data/demo_coco/val', '--out-dir', 'inf'],
                  cwd=tmp_path))
     predictions = json.loads((tmp_path / 'inf' / 'predictions.json').read_text())
-    assert len(predictions) == 2 and len(list((tmp_path / 'inf' / 'vis').iterdir())) == 2
+    assert len(predictions['results']) == 2 and len(list((tmp_path / 'inf' / 'vis').iterdir())) == 2
 
     # mim finds the package's .mim/tools and configs by name
     out = ok(run([bin_dir / 'python', '-m', 'mim', 'test', 'mmmeta', f'{DEMO}.py', '--checkpoint',
