@@ -93,8 +93,8 @@ def test_wheel_carries_configs_tools_and_entry_points(wheel):
 
 def test_wheel_trains_and_tests_the_demo_by_name(venv, tmp_path):
     """Outside any clone: demo data, train by config name (the shipped demo backbone is found
-    in the package), test the checkpoint with the COCO metric, infer on a folder, then mim
-    tests it too."""
+    in the package), test the checkpoint with the COCO metric, infer on a folder; then mim
+    trains and tests through the package's .mim/tools."""
     bin_dir = venv / 'bin'
     where = ok(run([bin_dir / 'python', '-c', 'import mmmeta; print(mmmeta.__file__)'],
                    cwd=tmp_path))
@@ -115,6 +115,9 @@ def test_wheel_trains_and_tests_the_demo_by_name(venv, tmp_path):
     assert len(predictions['results']) == 2 and len(list((tmp_path / 'inf' / 'vis').iterdir())) == 2
 
     # mim finds the package's .mim/tools and configs by name
+    out = ok(run([bin_dir / 'python', '-m', 'mim', 'train', 'mmmeta', f'{DEMO}.py', '--work-dir',
+                  'mim_train', '--cfg-options', *TINY, 'train_cfg.max_iters=1'], cwd=tmp_path))
+    assert '.mim/tools/train.py' in out and (tmp_path / 'mim_train' / 'iter_1.pth').is_file()
     out = ok(run([bin_dir / 'python', '-m', 'mim', 'test', 'mmmeta', f'{DEMO}.py', '--checkpoint',
                   ckpt, '--work-dir', 'mim_test', '--cfg-options', *TINY], cwd=tmp_path))
     assert 'coco/bbox_mAP' in out and '.mim/tools/test.py' in out

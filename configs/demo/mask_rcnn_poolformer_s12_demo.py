@@ -38,7 +38,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
-max_iters = 300
+max_iters = 400
 
 model = dict(
     backbone=dict(
@@ -46,8 +46,9 @@ model = dict(
             type='Pretrained',
             checkpoint='checkpoints/demo/poolformer_s12_shapes.safetensors')),
     roi_head=dict(
+        bbox_roi_extractor=dict(roi_layer=dict(sampling_ratio=2)),
         bbox_head=dict(num_classes=4),
-        mask_roi_extractor=dict(roi_layer=dict(output_size=7)),
+        mask_roi_extractor=dict(roi_layer=dict(output_size=7, sampling_ratio=2)),
         mask_head=dict(num_classes=4)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=200, max_per_img=100),
@@ -72,7 +73,7 @@ test_pipeline = [
                    'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=4,
+    batch_size=2,
     num_workers=2,
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -114,7 +115,7 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.0003, weight_decay=0.0001))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
+auto_scale_lr = dict(enable=False, base_batch_size=2)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
