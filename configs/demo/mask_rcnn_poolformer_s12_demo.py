@@ -19,18 +19,20 @@
 #     per positive RoI, still 2-5 px per mask cell on these shapes;
 #   - at most 20 detections per image at test (COCO: 100).
 # One iteration of batch 4 then costs 4.9 s of CPU time on the same profile (1.8x a RetinaNet
-# demo iteration of batch 4; the COCO sampling cost 3.8x that per batch of 2). Schedule: batch 4,
-# AdamW lr 3e-4 (the previous demo's; RetinaNet's demo uses 2e-4 for its 2000 iterations),
-# 50-iteration warm-up, 500 iterations with lr x0.1 at 75% and 90%, one evaluation at the end.
-# Measured numbers: README, "Demos on the synthetic shapes data", and here:
-#   tools/demo.py, 500 iterations: box mAP 0.553 (AP50 0.796, AP75 0.631), mask mAP 0.498
-#   (AP50 0.778, AP75 0.564); checkpoints of iteration 400: 0.522 / 0.481, 300 (lr still 3e-4):
-#   0.387 / 0.336, 200: 0.262 / 0.240. Old demo recipe (200 iterations): 0.005 / 0.001.
-#   Wall time not measured on idle cores: projected 7-10 min (0.6-1.0 s/iteration) from the
-#   CPU-time ratio; on the shared machine of the measurement (RetinaNet demo 10 s/iteration
-#   instead of 0.33; one thread) generate + train + test took 72.8 min. Trained with the
-#   reference backbone path (fast=False: the fused path's RoIAlign bug was not yet fixed), tested
-#   with the fixed fused path: same mAP as the reference path's end-of-training evaluation.
+# demo iteration of batch 4; the COCO sampling cost 3.8x that per batch of 2). RoIAlign is the
+# largest single cost left (mmcv's CPU kernel: 256 RoIs of 256 channels take 0.23 s forward and
+# 0.57 s backward at sampling_ratio 0, 0.19 / 0.36 s at 2), so both RoI extractors sample 2x2
+# points per bin (torchvision's MultiScaleRoIAlign default) instead of adaptively.
+# Schedule: batch 2, AdamW lr 3e-4, 50-iteration warm-up, 500 iterations with lr x0.1 at 75% and
+# 90%, evaluated once by the test step (tools/demo.py trains without validation).
+# Measured with tools/demo.py on 2 CPU cores (numbers also in the README, "Demos"):
+#   this recipe: box mAP 0.419 (AP50 0.676, AP75 0.404), mask mAP 0.379 (AP50 0.651, AP75
+#   0.396); wall time 17.4 min (train + a redundant end-of-training validation, since removed +
+#   test + inference; 1.66-1.88 s/iteration on this shared machine, where a 30-iteration probe
+#   ran at 1.5). The same with 400 iterations: 0.353 / 0.283 in 14.9 min (2.57 s/iteration by
+#   its end): mask mAP below 0.3. Batch 4, 300 iterations: 0.393 / 0.320.
+#   Earlier recipe (batch 4, 500 iterations, adaptive RoIAlign sampling): 0.553 / 0.498, at
+#   2.7-2.9 s/iteration (~25 min). Old demo recipe (200 iterations, COCO sampling): 0.005 / 0.001.
 _base_ = '../mask_rcnn_poolformer_s12_1x_coco.py'
 
 data_root = 'data/demo_coco/'
@@ -38,7 +40,7 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle', 'star'),
     palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
-max_iters = 400
+max_iters = 500
 
 model = dict(
     backbone=dict(
