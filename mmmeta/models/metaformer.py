@@ -250,7 +250,8 @@ class MetaFormer(BaseModule):
         frozen_stages: -1 freezes nothing; k >= 0 freezes the stem and the first k stages
             (parameters and norm statistics; their output norms too).
         norm_eval: keep BatchNorm layers in eval mode during training.
-        with_cp: activation checkpointing of every block (saves memory when training).
+        with_cp: activation checkpointing (training keeps only each block's input and
+            recomputes the rest in backward): a bool for every stage or one per stage.
         drop_path_rate: stochastic depth, growing linearly over all blocks.
         fast: use the fused channels-last path for pooling stages (same outputs, dtypes and
             gradients as the reference to ~1e-6, see :mod:`mmmeta.models.fast`); ``False`` runs
@@ -268,7 +269,8 @@ class MetaFormer(BaseModule):
     def __init__(self, arch: Union[str, dict] = 'poolformer_s12', in_channels: int = 3,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2, 3),
                  out_norm: Optional[bool] = None, out_norm_cfg: CfgType = None,
-                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 frozen_stages: int = -1, norm_eval: bool = False,
+                 with_cp: Union[bool, Sequence[bool]] = False,
                  drop_path_rate: float = 0.0, fast: bool = True, init_cfg: Optional[dict] = None,
                  **arch_overrides):
         super().__init__(init_cfg=init_cfg)
@@ -290,6 +292,7 @@ class MetaFormer(BaseModule):
         mixers = per_stage(cfg['token_mixers'], n, 'token_mixers')
         ls = per_stage(cfg['layer_scale_init'], n, 'layer_scale_init')
         rs = per_stage(cfg['res_scale_init'], n, 'res_scale_init')
+        checkpointed = per_stage(with_cp, n, 'with_cp')
         pos = per_stage(cfg['pos_embed'], n, 'pos_embed')
         total = sum(depths)  # stochastic depth growing linearly from 0 to drop_path_rate
         dpr = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
@@ -309,7 +312,7 @@ class MetaFormer(BaseModule):
                 for j in range(depths[i])]
             start += depths[i]
             pe = PositionEmbedding(dims[i], pos[i]) if pos[i] is not None else None
-            stages.append(MetaFormerStage(down, blocks, with_cp, pe))
+            stages.append(MetaFormerStage(down, blocks, bool(checkpointed[i]), pe))
         self.stages = nn.ModuleList(stages)
 
         self.out_norm = bool(cfg['out_norm'])
@@ -404,13 +407,13 @@ class MetaFormer(BaseModule):
     def _use_fused(self, i: int, x: Optional[torch.Tensor] = None) -> bool:
         """Whether stage ``i`` runs fused for input ``x``: only where the fused form gives the
         reference's numbers (not under autocast, whose per-op dtypes it does not follow; not
-        with drop path or activation checkpointing in training)."""
+        with drop path in training)."""
         stage = self.stages[i]
         if not self.fast or not stage_is_fusable(stage):
             return False
         if x is not None and torch.is_autocast_enabled(x.device.type):
             return False
-        if self.training and (stage.with_cp or any(
-                isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks)):
+        if self.training and any(
+                isinstance(b.drop_path, DropPath) and b.drop_path.p > 0 for b in stage.blocks):
             return False
         return True

@@ -1,16 +1,20 @@
 #!/usr/bin/env python
-"""Speed, memory and agreement of mmmeta's MetaFormer against timm and mmpretrain, in one run.
+"""mmmeta's MetaFormer against timm and mmpretrain (eager and ``torch.compile``d), interleaved.
 
-    python tools/analysis/benchmark.py --quick                 # < 2 min on 2 CPU cores
-    python tools/analysis/benchmark.py --json bench.json       # full CPU run (and GPU if any)
+    python tools/analysis/benchmark.py --quick                  # 512x512 cases, no compile
+    python tools/analysis/benchmark.py --markdown perf.md       # everything, README table
 
-Every peer gets the same weights: mmmeta's backbone is loaded from the peer's state dict through
-mmmeta's converter, and the maximum absolute output difference is reported next to the times.
-Times are medians over repeated runs after warm-up (spread = interquartile range); ratios are
-peer time / mmmeta time (>1: mmmeta faster). Peak memory is the peak increase of resident
-memory during one call on CPU (large allocations are forced to mmap so that freed memory is
-returned and the peak is visible) and ``max_memory_allocated`` on GPU. GMAC/s is set against
-the machine's own dense fp32 matmul rate measured at the start.
+Built for shared, noisy machines: every repetition runs each implementation once, in a rotating
+order, so a slow minute hits all of them; a case reports each implementation's median time and
+the **median of the per-repetition ratios** to mmmeta with its inter-quartile range, and flags a
+case whose ratios spread by more than ``--max-spread`` (rerun it). The header names the CPU,
+its vector ISA (AVX2 / AVX-512 / AMX) and the dense fp32 matmul rate measured at start, from
+which each case's matmul bound (conv/linear MACs at that rate) is derived.
+
+Every peer gets the same weights (loaded into mmmeta through its converter) and the maximum
+output difference is printed. Memory: for a training step, the activation memory kept for
+backward (bytes of the tensors autograd saves, distinct storages, parameters excluded) and the
+peak resident memory of the whole step.
 """
 import argparse
 import json
@@ -22,8 +26,6 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
 if os.environ.get('MALLOC_MMAP_THRESHOLD_') is None and platform.system() == 'Linux':
     # fixed threshold: big tensors come from mmap and go back on free -> RSS shows live memory
     os.environ['MALLOC_MMAP_THRESHOLD_'] = '131072'
@@ -36,59 +38,60 @@ from mmmeta import MetaFormer  # noqa: E402
 from mmmeta.analysis import count_macs  # noqa: E402
 from mmmeta.checkpoint import convert_backbone  # noqa: E402
 
-
-# ------------------------------------------------------------------------------ implementations
-class TimmFeatures(nn.Module):
-    def __init__(self, arch: str):
-        super().__init__()
-        import timm
-        self.m = timm.create_model(arch, pretrained=False)
-
-    def forward(self, x):
-        return tuple(self.m.forward_intermediates(x, intermediates_only=True))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ISA_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16')
 
 
-def build_peers(arch: str) -> Dict[str, nn.Module]:
-    peers = {}
-    try:
-        peers['timm'] = TimmFeatures(arch)
-    except Exception as err:  # arch unknown to timm
-        print(f'[skip] timm: {err}')
-    if arch.startswith('poolformer_') and 'hybrid' not in arch:
-        try:
-            from mmpretrain.models.backbones import PoolFormer
-            peers['mmpretrain'] = PoolFormer(arch=arch.split('_')[1], out_indices=(0, 2, 4, 6))
-        except Exception as err:
-            print(f'[skip] mmpretrain: {type(err).__name__}: {err}')
-    return peers
+# ------------------------------------------------------------------------------ machine
+def machine_info() -> dict:
+    cpu, flags = platform.processor() or platform.machine(), set()
+    if os.path.exists('/proc/cpuinfo'):
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+            elif line.startswith('flags'):
+                flags = set(line.split(':', 1)[1].split())
+    return dict(cpu=cpu, isa=[f for f in ISA_FLAGS if f in flags],
+                torch_isa=torch.backends.cpu.get_cpu_capability(), cores=os.cpu_count(),
+                threads=torch.get_num_threads(), torch=torch.__version__,
+                gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
 
 
-def ours_like(arch: str, peer: nn.Module, name: str, fast: bool = True) -> nn.Module:
-    """mmmeta backbone with the peer's weights (and its output norms when the peer has them)."""
-    ours = MetaFormer(arch, out_norm=(name == 'mmpretrain'), fast=fast)
-    state, _, _ = convert_backbone(peer.state_dict() if name != 'timm' else peer.m.state_dict())
-    missing, unexpected = ours.load_state_dict(state, strict=False)
-    assert not missing, missing
-    return ours
+def matmul_peak_gmacs(device: torch.device, dtype=torch.float32) -> float:
+    n = 2048 if device.type == 'cpu' else 8192
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    best = min(interleaved({'mm': lambda: a @ b}, device, 2, 5)['mm'])
+    return n ** 3 / best / 1e9
 
 
 # ------------------------------------------------------------------------------ measuring
-def _sync(device):
+def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize()
 
 
-def time_fn(fn: Callable, device, warmup: int, reps: int) -> List[float]:
+def interleaved(fns: Dict[str, Callable], device, warmup: int, reps: int) -> Dict[str, list]:
+    """Times of each function, one call of each per repetition, in a rotating order."""
+    names = list(fns)
     for _ in range(warmup):
-        fn()
-    _sync(device)
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        out.append(time.perf_counter() - t)
-    return out
+        for name in names:
+            fns[name]()
+    times = {name: [] for name in names}
+    for r in range(reps):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            _sync(device)
+            t = time.perf_counter()
+            fns[name]()
+            _sync(device)
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def ratio_stats(t: List[float], ref: List[float]) -> dict:
+    """Median and quartiles of the per-repetition ratios t / ref (>1: mmmeta faster)."""
+    r = sorted(a / b for a, b in zip(t, ref))
+    q = statistics.quantiles(r, n=4) if len(r) > 1 else [r[0]] * 3
+    return dict(ratio=statistics.median(r), q1=q[0], q3=q[2])
 
 
 def _rss() -> int:
@@ -96,8 +99,8 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
-def peak_memory(fn: Callable, device) -> Optional[float]:
-    """Peak extra memory (MiB) during one call."""
+def peak_memory_mib(fn: Callable, device) -> Optional[float]:
+    """Peak extra memory during one call (CPU: sampled resident memory)."""
     if device.type == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -122,15 +125,77 @@ def peak_memory(fn: Callable, device) -> Optional[float]:
     return max(peak[0] - base, 0) / 2 ** 20
 
 
-def matmul_peak_gmacs(device, dtype) -> float:
-    n = 2048 if device.type == 'cpu' else 8192
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    ts = time_fn(lambda: a @ b, device, 2, 5)
-    return n ** 3 / min(ts) / 1e9
+def saved_activation_mib(model: nn.Module, x: torch.Tensor) -> float:
+    """What autograd keeps for backward after one forward: distinct storages, no parameters.
+
+    With activation checkpointing (``with_cp``) the checkpointed inputs are what is kept; the
+    tensors saved inside a checkpointed region are dropped and recomputed, so they are not
+    counted (torch's checkpoint installs its own hooks there)."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen = {}
+
+    def pack(t):
+        if isinstance(t, torch.Tensor) and t.device.type != 'meta':
+            s = t.untyped_storage()
+            if s.data_ptr() not in params:
+                seen[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        outs = model(x)
+    for o in outs:  # a checkpointed stage keeps its inputs through the output's graph
+        pack(o)
+    return sum(seen.values()) / 2 ** 20
 
 
-# ------------------------------------------------------------------------------ cases
+# ------------------------------------------------------------------------------ implementations
+class TimmFeatures(nn.Module):
+    def __init__(self, arch: str):
+        super().__init__()
+        import timm
+        self.m = timm.create_model(arch, pretrained=False)
+
+    def forward(self, x):
+        return tuple(self.m.forward_intermediates(x, intermediates_only=True))
+
+
+def build_impls(arch: str, compile_peers: bool) -> Dict[str, nn.Module]:
+    """mmmeta (with timm's weights), timm, mmpretrain, mmmeta with output norms (mmpretrain's
+    weights, compared with mmpretrain, which norms its outputs); compiled copies when asked."""
+    impls = {}
+    timm_model = TimmFeatures(arch)
+    ours = MetaFormer(arch, out_norm=False)
+    load_into(ours, timm_model.m.state_dict())
+    impls['mmmeta'] = ours
+    impls['timm'] = timm_model
+    if arch.startswith('poolformer_'):
+        from mmpretrain.models.backbones import PoolFormer
+        mmpre = PoolFormer(arch=arch.split('_')[1], out_indices=(0, 2, 4, 6))
+        ours_n = MetaFormer(arch, out_norm=True)
+        load_into(ours_n, mmpre.state_dict())
+        impls['mmmeta+norms'] = ours_n
+        impls['mmpretrain'] = mmpre
+    if compile_peers:
+        for name in ('mmmeta', 'timm'):
+            impls[f'{name} compiled'] = torch.compile(impls[name])
+    return impls
+
+
+def load_into(ours: nn.Module, state: dict) -> None:
+    converted, _, _ = convert_backbone(state)
+    missing, _ = ours.load_state_dict(converted, strict=False)
+    if missing:
+        raise RuntimeError(f'weights missing after conversion: {missing}')
+
+
+# mmmeta implementation each peer is compared with
+REFERENCE_OF = {'mmpretrain': 'mmmeta+norms'}
+
+
+def reference_of(name: str) -> str:
+    return REFERENCE_OF.get(name, 'mmmeta')
+
+
 def inference_fn(model, x):
     def fn():
         with torch.no_grad():
@@ -141,68 +206,88 @@ def inference_fn(model, x):
 def train_fn(model, x):
     def fn():
         model.zero_grad(set_to_none=True)
-        loss = sum(o.float().square().mean() for o in model(x))
-        loss.backward()
+        sum(o.float().square().mean() for o in model(x)).backward()
     return fn
 
 
-def autocast(fn, device, dtype):
-    if dtype == torch.float32:
-        return fn
-
-    def wrapped():
-        with torch.autocast(device.type, dtype=dtype):
-            return fn()
-    return wrapped
-
-
 def max_diff(a, b) -> float:
-    return max((x.float() - y.float()).abs().max().item() for x, y in zip(a, b))
+    return max((p.float() - q.float()).abs().max().item() for p, q in zip(a, b))
 
 
-def bench_backbone(arch, cases, device, dtypes, warmup, reps, peak) -> List[dict]:
+def gemm_macs(model: nn.Module, x: torch.Tensor) -> int:
+    return count_macs(model, (x,))
+
+
+# ------------------------------------------------------------------------------ cases
+def run_case(title: str, fns: Dict[str, Callable], device, warmup: int, reps: int,
+             max_spread: float, extra: Optional[Dict[str, dict]] = None) -> List[dict]:
+    times = interleaved(fns, device, warmup, reps)
     rows = []
-    peers = build_peers(arch)
-    macs_cache = {}
-    for peer_name, peer in peers.items():
-        ours = ours_like(arch, peer, peer_name)
-        impls = {'mmmeta': ours, peer_name: peer}
+    for name, ts in times.items():
+        ref = reference_of(name)
+        row = dict(case=title, impl=name, median_ms=statistics.median(ts) * 1e3, reps=len(ts))
+        if name != ref and ref in times:
+            row.update(ratio_stats(ts, times[ref]), vs=ref)
+            row['noisy'] = (row['q3'] - row['q1']) / row['ratio'] > max_spread
+        row.update((extra or {}).get(name, {}))
+        rows.append(row)
+    print_case(rows)
+    return rows
+
+
+def print_case(rows: List[dict]) -> None:
+    print(f'\n{rows[0]["case"]}')
+    for r in rows:
+        line = f'  {r["impl"]:20s} {r["median_ms"]:9.1f} ms'
+        if 'ratio' in r:
+            line += (f'   {r["ratio"]:.2f}x of {r["vs"]} [IQR {r["q1"]:.2f}-{r["q3"]:.2f}]'
+                     + ('  NOISY: rerun' if r['noisy'] else ''))
+        for key, unit in (('saved_mib', 'MiB saved for backward'), ('peak_mib', 'MiB step peak'),
+                          ('max_abs_diff', 'max |diff|'), ('bound_pct', '% of matmul bound')):
+            if r.get(key) is not None:
+                line += f'   {r[key]:.3g} {unit}'
+        print(line, flush=True)
+
+
+def backbone_cases(args, device, peak: float) -> List[dict]:
+    impls = build_impls(args.arch, compile_peers=not args.no_compile)
+    for m in impls.values():
+        m.to(device)
+    rows = []
+    sizes = [(512, 512)] if args.quick else [(512, 512), (800, 1333)]
+    for h, w in sizes:
+        x = torch.randn(1, 3, h, w, device=device)
         for m in impls.values():
-            m.to(device)
-        for case in cases:
-            mode, batch, (h, w) = case['mode'], case['batch'], case['size']
-            x = torch.randn(batch, 3, h, w, device=device)
-            key = (h, w)
-            if key not in macs_cache:
-                macs_cache[key] = count_macs(MetaFormer(arch, out_norm=False), (x[:1].cpu(),))
-            for dtype in dtypes:
-                res = {}
-                for name, m in impls.items():
-                    m.train(mode == 'train')
-                    fn = (train_fn if mode == 'train' else inference_fn)(m, x)
-                    fn = autocast(fn, device, dtype)
-                    ts = time_fn(fn, device, warmup, reps)
-                    q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
-                    res[name] = dict(median_ms=statistics.median(ts) * 1e3,
-                                     iqr_ms=(q[2] - q[0]) * 1e3, mem_mib=peak_memory(fn, device))
-                m_ours, m_peer = res['mmmeta'], res[peer_name]
-                with torch.no_grad(), torch.autocast(device.type, dtype=dtype,
-                                                     enabled=dtype != torch.float32):
-                    ours.eval(), peer.eval()
-                    diff = max_diff(ours(x[:1]), peer(x[:1]))
-                mult = 3 if mode == 'train' else 1  # backward ~ 2x forward
-                gmacs = macs_cache[key] * batch * mult / (m_ours['median_ms'] / 1e3) / 1e9
-                rows.append(dict(
-                    arch=arch, peer=peer_name, mode=mode, batch=batch, size=f'{h}x{w}',
-                    device=device.type, dtype=str(dtype).replace('torch.', ''),
-                    mmmeta_ms=m_ours['median_ms'], mmmeta_iqr_ms=m_ours['iqr_ms'],
-                    peer_ms=m_peer['median_ms'], peer_iqr_ms=m_peer['iqr_ms'],
-                    speedup=m_peer['median_ms'] / m_ours['median_ms'],
-                    throughput_img_s=batch / (m_ours['median_ms'] / 1e3),
-                    mmmeta_mem_mib=m_ours['mem_mib'], peer_mem_mib=m_peer['mem_mib'],
-                    max_abs_diff=diff, gmac_s=gmacs,
-                    pct_of_matmul_peak=100 * gmacs / peak[(device.type, str(dtype))]))
-                print_row(rows[-1])
+            m.eval()
+        with torch.no_grad():
+            outs = {n: m(x) for n, m in impls.items()}
+        macs = gemm_macs(MetaFormer(args.arch, out_norm=False), x[:1].cpu())
+        bound_ms = macs / (peak * 1e9) * 1e3
+        extra = {n: dict(max_abs_diff=max_diff(o, outs[reference_of(n)]) if n != 'mmmeta' else
+                         None) for n, o in outs.items()}
+        fns = {n: inference_fn(m, x) for n, m in impls.items()}
+        case_rows = run_case(f'backbone inference b1 {h}x{w} {device.type} fp32 '
+                             f'(matmul bound {bound_ms:.0f} ms)', fns, device, args.warmup,
+                             args.reps, args.max_spread, extra)
+        for r in case_rows:
+            r['bound_ms'] = bound_ms
+            r['bound_pct'] = 100 * bound_ms / r['median_ms']
+        rows += case_rows
+    # training: eager peers, mmmeta with activation checkpointing as well
+    eager = {n: m for n, m in impls.items() if 'compiled' not in n}
+    eager['mmmeta with_cp'] = MetaFormer(args.arch, out_norm=False, with_cp=True).to(device)
+    eager['mmmeta with_cp'].load_state_dict(eager['mmmeta'].state_dict())
+    for h, w in sizes:
+        x = torch.randn(2, 3, h, w, device=device)
+        extra = {}
+        for n, m in eager.items():
+            m.train()
+            extra[n] = dict(saved_mib=saved_activation_mib(m, x),
+                            peak_mib=peak_memory_mib(train_fn(m, x), device))
+        fns = {n: train_fn(m, x) for n, m in eager.items()}
+        reps = args.reps if (h, w) == (512, 512) else max(3, args.reps // 3)
+        rows += run_case(f'backbone training step b2 {h}x{w} {device.type} fp32', fns, device,
+                         1, reps, args.max_spread, extra)
     return rows
 
 
@@ -210,88 +295,118 @@ MODEL_SPECS = [('mmdet', 'configs/retinanet_poolformer_s12_1x_coco.py', (800, 13
                ('mmseg', 'configs/fpn_poolformer_s12_40k_ade20k.py', (512, 512))]
 
 
-def bench_whole_models(device, warmup, reps, specs=MODEL_SPECS) -> List[dict]:
-    """RetinaNet-S12 @800x1333 and Semantic FPN-S12 @512: mmmeta configs vs the same detector /
-    segmentor with mmpretrain's PoolFormer backbone (identical weights)."""
+def whole_model_cases(args, device) -> List[dict]:
+    """RetinaNet-S12 @800x1333, Semantic FPN-S12 @512: mmmeta's configs against the same
+    detector / segmentor with mmpretrain's PoolFormer backbone (identical weights)."""
     import mmpretrain.models  # noqa: F401  (registers mmpretrain.PoolFormer)
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     rows = []
-    for scope, cfg_path, (h, w) in specs:
+    for scope, cfg_path, (h, w) in MODEL_SPECS:
         __import__(f'{scope}.utils', fromlist=['x']).register_all_modules(False)
         init_default_scope(scope)
         registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
         cfg = Config.fromfile(os.path.join(ROOT, cfg_path))
         cfg.model.backbone.init_cfg = None
+        if scope == 'mmseg':  # SyncBN has no CPU kernel; BN computes the same in eval mode
+            cfg.model.decode_head.norm_cfg = dict(type='BN', requires_grad=True)
         ours = registry.build(cfg.model)
         peer_cfg = cfg.model.copy()
-        idx = [2 * i for i in ours.backbone.out_indices]
-        peer_cfg.backbone = dict(type='mmpretrain.PoolFormer', arch='s12', out_indices=idx)
-        if scope == 'mmseg':  # SyncBN has no CPU kernel; BN computes the same in eval mode
-            for c in (cfg.model.decode_head, peer_cfg.decode_head):
-                c.norm_cfg = dict(type='BN', requires_grad=True)
-            ours = registry.build(cfg.model)
+        peer_cfg.backbone = dict(type='mmpretrain.PoolFormer', arch='s12',
+                                 out_indices=[2 * i for i in ours.backbone.out_indices])
         peer = registry.build(peer_cfg)
-        # identical weights: the peer's whole state dict into ours (backbone converted on load)
-        ours.load_state_dict(peer.state_dict(), strict=True)
+        ours.load_state_dict(peer.state_dict(), strict=True)  # backbone converted on load
         x = torch.randn(1, 3, h, w, device=device)
-        res = {}
-        for name, m in (('mmmeta', ours), ('mmpretrain', peer)):
-            m.to(device).eval()
-            fn = inference_fn(lambda t, m=m: m._forward(t), x)
-            ts = time_fn(fn, device, warmup, reps)
-            res[name] = (statistics.median(ts) * 1e3, peak_memory(fn, device))
+        impls = {'mmmeta+norms': ours.to(device).eval(), 'mmpretrain': peer.to(device).eval()}
         with torch.no_grad():
             a, b = ours._forward(x), peer._forward(x)
-        flat = lambda o: [t for v in (o if isinstance(o, (tuple, list)) else [o])  # noqa: E731
-                          for t in (v if isinstance(v, (tuple, list)) else [v])]
-        rows.append(dict(arch='poolformer_s12', peer='mmpretrain', mode=f'{scope} model',
-                         batch=1, size=f'{h}x{w}', device=device.type, dtype='float32',
-                         mmmeta_ms=res['mmmeta'][0], peer_ms=res['mmpretrain'][0],
-                         speedup=res['mmpretrain'][0] / res['mmmeta'][0],
-                         throughput_img_s=1e3 / res['mmmeta'][0],
-                         mmmeta_mem_mib=res['mmmeta'][1], peer_mem_mib=res['mmpretrain'][1],
-                         max_abs_diff=max_diff(flat(a), flat(b)), mmmeta_iqr_ms=None,
-                         peer_iqr_ms=None, gmac_s=None, pct_of_matmul_peak=None))
-        print_row(rows[-1])
+        extra = {'mmpretrain': dict(max_abs_diff=max_diff(flatten(a), flatten(b)))}
+        fns = {n: inference_fn(lambda t, m=m: m._forward(t), x) for n, m in impls.items()}
+        rows += run_case(f'{scope} {os.path.basename(cfg_path)} inference b1 {h}x{w} '
+                         f'{device.type} fp32', fns, device, 1, max(3, args.reps // 2),
+                         args.max_spread, extra)
     return rows
 
 
-HEADER = (f'{"case":34s} {"peer":10s} {"mmmeta ms":>10s} {"peer ms":>9s} {"ratio":>6s} '
-          f'{"img/s":>7s} {"mem MiB (ours/peer)":>20s} {"max|diff|":>9s} {"GMAC/s":>7s} {"%peak":>6s}')
+def flatten(o) -> list:
+    if isinstance(o, (tuple, list)):
+        return [t for v in o for t in flatten(v)]
+    return [o]
 
 
-def print_row(r: dict) -> None:
-    case = f'{r["mode"]} b{r["batch"]} {r["size"]} {r["device"]} {r["dtype"]}'
-    mem = (f'{r["mmmeta_mem_mib"]:.0f}/{r["peer_mem_mib"]:.0f}'
-           if r['mmmeta_mem_mib'] is not None else '-')
-    g = f'{r["gmac_s"]:.1f}' if r['gmac_s'] else '-'
-    pk = f'{r["pct_of_matmul_peak"]:.0f}' if r['pct_of_matmul_peak'] else '-'
-    print(f'{case:34s} {r["peer"]:10s} {r["mmmeta_ms"]:10.1f} {r["peer_ms"]:9.1f} '
-          f'{r["speedup"]:6.2f} {r["throughput_img_s"]:7.2f} {mem:>20s} '
-          f'{r["max_abs_diff"]:9.1e} {g:>7s} {pk:>6s}', flush=True)
+# ------------------------------------------------------------------------------ targets
+TARGETS = [  # (case prefix, impl, at least this many times faster than mmmeta's counterpart)
+    ('backbone inference b1 512x512', 'timm compiled', 1.1),
+    ('backbone inference b1 800x1333', 'timm compiled', 1.1),
+    ('backbone training step b2 512x512', 'timm', 1.4),
+    ('mmdet', 'mmpretrain', 1.3),
+    ('mmseg', 'mmpretrain', 1.3),
+]
 
 
-def write_markdown(path: str, info: dict, peak: dict, rows: List[dict]) -> None:
-    """A table for the README's performance section, with the machine it was measured on."""
-    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
-                if line.startswith('model name')), info['machine']) \
-        if os.path.exists('/proc/cpuinfo') else info['machine']
-    peaks = ', '.join(f'{k[0]} {k[1].replace("torch.", "")} {v:.1f} GMAC/s'
-                      for k, v in peak.items())
-    lines = [f'Measured with `python tools/analysis/benchmark.py` on {cpu} '
-             f'({info["cpu_count"]} cores, {info["torch_threads"]} torch threads'
-             + (f', {info["gpu"]}' if info['gpu'] else '') + f'), torch {info["torch"]}; '
-             f'dense matmul peak: {peaks}. Ratio = peer time / mmmeta time.', '',
-             '| case | peer | mmmeta ms | peer ms | ratio | mem MiB mmmeta / peer | '
-             'max abs diff | GMAC/s (% of matmul peak) |', '|---|---|---|---|---|---|---|---|']
+def check_targets(rows: List[dict]) -> List[str]:
+    lines = []
+    for prefix, impl, want in TARGETS:
+        for r in rows:
+            if r['case'].startswith(prefix) and r['impl'] == impl and 'ratio' in r:
+                ok = 'met' if r['ratio'] >= want else 'MISSED'
+                bound = ''
+                if r.get('bound_ms'):
+                    bound = (f'; the matmul bound allows at most '
+                             f'{r["median_ms"] / r["bound_ms"]:.2f}x over {impl}')
+                lines.append(f'{prefix}: mmmeta {r["ratio"]:.2f}x faster than {impl} '
+                             f'(target {want}x) {ok}{bound}')
+    for r in rows:  # compiled mmmeta against compiled timm, same case
+        if r['impl'] == 'timm compiled':
+            mine = next((q for q in rows if q['case'] == r['case']
+                         and q['impl'] == 'mmmeta compiled'), None)
+            if mine:
+                ratio = r['ratio'] / mine['ratio']
+                lines.append(f'{r["case"].split(" (")[0]}: compiled mmmeta {ratio:.2f}x faster '
+                             f'than compiled timm (target 1.3x) '
+                             f'{"met" if ratio >= 1.3 else "MISSED"}')
     for r in rows:
-        mem = (f'{r["mmmeta_mem_mib"]:.0f} / {r["peer_mem_mib"]:.0f}'
-               if r['mmmeta_mem_mib'] is not None else '-')
-        g = (f'{r["gmac_s"]:.1f} ({r["pct_of_matmul_peak"]:.0f}%)' if r['gmac_s'] else '-')
-        lines.append(f'| {r["mode"]} b{r["batch"]} {r["size"]} {r["device"]} {r["dtype"]} | '
-                     f'{r["peer"]} | {r["mmmeta_ms"]:.1f} | {r["peer_ms"]:.1f} | '
-                     f'{r["speedup"]:.2f}x | {mem} | {r["max_abs_diff"]:.1e} | {g} |')
+        if r['case'].startswith('backbone training') and r['impl'] == 'timm' and \
+                r.get('saved_mib'):
+            mine = next(q for q in rows if q['case'] == r['case'] and q['impl'] == 'mmmeta')
+            frac = mine['saved_mib'] / r['saved_mib']
+            lines.append(f'{r["case"]}: mmmeta keeps {frac:.2f}x of timm\'s activation memory '
+                         f'(target <= 0.7x) {"met" if frac <= 0.7 else "MISSED"}')
+    return lines
+
+
+# ------------------------------------------------------------------------------ output
+def header(info: dict, peak: float) -> str:
+    isa = '/'.join(info['isa']) or 'none of ' + '/'.join(ISA_FLAGS)
+    return (f'{info["cpu"]} ({info["cores"]} cores, {info["threads"]} torch threads; ISA '
+            f'{isa}; torch kernels {info["torch_isa"]}'
+            + (f'; {info["gpu"]}' if info['gpu'] else '')
+            + f'), torch {info["torch"]}, dense fp32 matmul {peak:.1f} GMAC/s')
+
+
+def write_markdown(path: str, info: dict, peak: float, rows: List[dict], targets: List[str],
+                   reps: int) -> None:
+    lines = [f'Measured with `python tools/analysis/benchmark.py` on {header(info, peak)}. '
+             f'{reps} interleaved repetitions; ratio = the median over repetitions of the '
+             f'peer\'s time / mmmeta\'s time in the same repetition (IQR in brackets; >1: '
+             f'mmmeta faster).', '',
+             '| case | implementation | median ms | ratio (IQR) | notes |', '|---|---|---|---|---|']
+    for r in rows:
+        ratio = f'{r["ratio"]:.2f}x ({r["q1"]:.2f}-{r["q3"]:.2f})' if 'ratio' in r else '-'
+        notes = []
+        if r.get('bound_pct'):
+            notes.append(f'{r["bound_pct"]:.0f}% of matmul bound')
+        if r.get('saved_mib') is not None:
+            notes.append(f'{r["saved_mib"]:.0f} MiB saved for backward')
+        if r.get('peak_mib') is not None:
+            notes.append(f'step peak {r["peak_mib"]:.0f} MiB')
+        if r.get('max_abs_diff') is not None:
+            notes.append(f'max diff {r["max_abs_diff"]:.1e}')
+        if r.get('noisy'):
+            notes.append('noisy')
+        lines.append(f'| {r["case"]} | {r["impl"]} | {r["median_ms"]:.1f} | {ratio} | '
+                     f'{"; ".join(notes)} |')
+    lines += [''] + [f'- {t}' for t in targets]
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print(f'wrote {path}')
@@ -301,54 +416,38 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--arch', default='poolformer_s12')
-    p.add_argument('--quick', action='store_true', help='512x512 inference + training only')
-    p.add_argument('--device', default=None, help='cpu or cuda (default: both when present)')
-    p.add_argument('--reps', type=int, default=None)
+    p.add_argument('--quick', action='store_true', help='512x512 only, no compile, no models')
+    p.add_argument('--no-compile', action='store_true', help='skip the torch.compile peers')
+    p.add_argument('--no-models', action='store_true', help='skip whole-model cases')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--reps', type=int, default=None, help='interleaved repetitions')
+    p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--max-spread', type=float, default=0.15,
+                   help='flag a case whose ratio IQR exceeds this fraction of its median')
     p.add_argument('--json', default=None, help='write all rows to this file')
     p.add_argument('--markdown', default=None, help='write a README-ready table to this file')
-    p.add_argument('--no-models', action='store_true', help='skip whole-model cases')
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = [args.device] if args.device else (['cpu', 'cuda'] if torch.cuda.is_available()
-                                                 else ['cpu'])
-    if args.quick:
-        cases = [dict(mode='inference', batch=1, size=(512, 512)),
-                 dict(mode='train', batch=2, size=(512, 512))]
-    else:
-        cases = [dict(mode='inference', batch=1, size=(512, 512)),
-                 dict(mode='inference', batch=1, size=(800, 1333)),
-                 dict(mode='inference', batch=32, size=(224, 224)),
-                 dict(mode='train', batch=2, size=(512, 512))]
-    warmup = 1 if args.quick else 2
-    reps = args.reps or (3 if args.quick else 10)
+    args.no_compile = args.no_compile or args.quick
+    args.reps = args.reps or (5 if args.quick else 12)
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    info = dict(machine=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), torch=torch.__version__,
-                gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
-    rows, peak = [], {}
-    for dev_name in devices:
-        device = torch.device(dev_name)
-        dtypes = [torch.float32]
-        if device.type == 'cuda':
-            dtypes += [torch.bfloat16, torch.float16]
-        for dt in dtypes:
-            peak[(device.type, str(dt))] = matmul_peak_gmacs(device, dt)
-        print(f'\n{device.type}: dense matmul peak ' + ', '.join(
-            f'{k[1].replace("torch.", "")} {v:.1f} GMAC/s' for k, v in peak.items()
-            if k[0] == device.type) + f'  ({info})')
-        print(HEADER)
-        rows += bench_backbone(args.arch, cases, device, dtypes, warmup, reps, peak)
-        if not args.quick and not args.no_models and args.arch == 'poolformer_s12':
-            rows += bench_whole_models(device, warmup, max(3, reps // 3))
+    info = machine_info()
+    peak = matmul_peak_gmacs(device)
+    print(header(info, peak))
+    rows = backbone_cases(args, device, peak)
+    if not args.quick and not args.no_models and args.arch == 'poolformer_s12':
+        rows += whole_model_cases(args, device)
+    targets = check_targets(rows)
+    print('\n' + '\n'.join(targets))
     if args.markdown:
-        write_markdown(args.markdown, info, peak, rows)
+        write_markdown(args.markdown, info, peak, rows, targets, args.reps)
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(info=info, matmul_peak_gmac_s={f'{k[0]} {k[1]}': v
-                                                          for k, v in peak.items()},
-                           rows=rows), f, indent=1)
+            json.dump(dict(info=info, matmul_gmac_s=peak, rows=rows, targets=targets), f,
+                      indent=1)
         print(f'wrote {args.json}')
 
 
