@@ -53,13 +53,13 @@ def _table() -> Dict[str, dict]:
                                            token_mixers='pooling')
         archs[f'poolformerv2_{size}'] = dict(v2, **shape, token_mixers='pooling')
         archs[f'identityformer_{size}'] = dict(v2, **shape, token_mixers='identity')
-        archs[f'randformer_{size}'] = dict(v2, **shape,
-                                           token_mixers=('identity', 'identity', 'random', 'random'))
+        archs[f'randformer_{size}'] = dict(
+            v2, **shape, token_mixers=('identity', 'identity', 'random', 'random'))
     for size, (depths, dims) in _CONV_SIZES.items():
         shape = dict(depths=depths, dims=dims)
         archs[f'convformer_{size}'] = dict(v2_ln, **shape, token_mixers='sepconv')
-        archs[f'caformer_{size}'] = dict(v2_ln, **shape,
-                                         token_mixers=('sepconv', 'sepconv', 'attention', 'attention'))
+        archs[f'caformer_{size}'] = dict(
+            v2_ln, **shape, token_mixers=('sepconv', 'sepconv', 'attention', 'attention'))
     # The v1 paper's ablation models (sail-sg/poolformer models/metaformer.py), on the S12 body
     # with layer scale 1e-5. 'a': attention (bias on proj only) after a learned position
     # embedding added in front of the first attention stage; 'f': spatial FC over 14x14 / 7x7
