@@ -1,7 +1,5 @@
-# Mask R-CNN + PoolFormer-M36, 1x schedule on COCO (no published reference).
-# Same recipe as mask_rcnn_poolformer_s12_1x_coco.py; only the backbone changes.
-# Backbone weights: OpenMMLab's hash-stamped copy of the official ImageNet-1k file, fetched
-# and verified on first use (README, "Pretrained weights and checkpoints").
+# Mask R-CNN + PoolFormer-M36, 1x COCO (no published reference): the S12 recipe.
+# Weights: OpenMMLab's copy of the official ImageNet-1k file, verified on first use.
 _base_ = './mask_rcnn_poolformer_s12_1x_coco.py'
 
 model = dict(

@@ -1,8 +1,5 @@
-# RetinaNet + PoolFormer-S12, 1x schedule on COCO, with automatic mixed precision (GPU only).
-# Same recipe as retinanet_poolformer_s12_1x_coco.py, trained with torch.autocast and a
-# dynamic loss scale. The authors trained in fp32, and plain fp16 gave NaN losses with
-# PoolFormer-S12/S24 (sail-sg/poolformer#22); the dynamic loss scale skips overflowing steps,
-# but compare against the fp32 config before trusting the numbers.
+# RetinaNet + PoolFormer-S12, 1x COCO with automatic mixed precision (GPU only, dynamic loss
+# scale; the authors trained in fp32, plain fp16 gave NaNs, sail-sg/poolformer#22).
 _base_ = './retinanet_poolformer_s12_1x_coco.py'
 
 optim_wrapper = dict(

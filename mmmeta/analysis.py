@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .models.metaformer import ARCHS, MetaFormer
+from .models.archs import ARCHS
+from .models.metaformer import MetaFormer
 
 if TYPE_CHECKING:
     from mmengine.config import Config

@@ -37,7 +37,7 @@ import colorsys
 import json
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -79,6 +79,15 @@ DEMO_PRESETS = dict(
 
 PathLike = Union[str, os.PathLike]
 Size = Tuple[int, int]
+
+
+def _preset(kind: str, num_train: Optional[int], num_val: Optional[int],
+            size: Optional[Sequence[int]], max_shapes: Optional[int],
+            shape_size: Optional[Sequence[float]]) -> tuple:
+    """The maker arguments, those left at None taken from ``DEMO_PRESETS[kind]``."""
+    given = dict(num_train=num_train, num_val=num_val, size=size, max_shapes=max_shapes,
+                 shape_size=shape_size)
+    return tuple(DEMO_PRESETS[kind][k] if v is None else v for k, v in given.items())
 
 # ---------------------------------------------------------------------------------------------
 # Rendering
@@ -448,18 +457,22 @@ def _coco_split(root: Path, split: str, num: int, size: Size, seed: int, scene: 
     return len(anns)
 
 
-def make_coco_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
-                   size: Sequence[int] = (320, 320), seed: int = 0, force: bool = False,
-                   max_shapes: int = MAX_SHAPES,
-                   shape_size: Sequence[float] = SHAPE_SIZE) -> Dict[str, object]:
+def make_coco_demo(root: PathLike, num_train: Optional[int] = None,
+                  num_val: Optional[int] = None, size: Optional[Sequence[int]] = None,
+                  seed: int = 0, force: bool = False, max_shapes: Optional[int] = None,
+                  shape_size: Optional[Sequence[float]] = None) -> Dict[str, object]:
     """Write (or reuse) the COCO-format instance segmentation demo under ``root``.
 
     ``size`` is (height, width); each image holds 1 to ``max_shapes`` shapes whose extent
     (circumscribed circle) is drawn from ``shape_size``, fractions of the shorter side.
+    Arguments left at None take the value of ``DEMO_PRESETS['coco']`` (the dataset the demo
+    configs read), as for every maker here.
     Returns the paths (for a config's ``data_root``, ``ann_file`` and ``data_prefix``) and
     the image/instance counts; ``generated`` says whether files were written or an identical
     dataset was reused.
     """
+    num_train, num_val, size, max_shapes, shape_size = _preset(
+        'coco', num_train, num_val, size, max_shapes, shape_size)
     hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
     root = Path(root)
     args = _meta_args('coco', num_train, num_val, hw, seed, scene)
@@ -492,10 +505,10 @@ def _ade_split(root: Path, split: str, num: int, size: Size, seed: int, scene: d
         _write_png(ann_dir / f'{stem}.png', _ade_label(owner, labels))
 
 
-def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
-                  size: Sequence[int] = (320, 320), seed: int = 0, force: bool = False,
-                  max_shapes: int = MAX_SHAPES,
-                  shape_size: Sequence[float] = SHAPE_SIZE) -> Dict[str, object]:
+def make_ade_demo(root: PathLike, num_train: Optional[int] = None,
+                 num_val: Optional[int] = None, size: Optional[Sequence[int]] = None,
+                 seed: int = 0, force: bool = False, max_shapes: Optional[int] = None,
+                 shape_size: Optional[Sequence[float]] = None) -> Dict[str, object]:
     """Write (or reuse) the ADE20K-layout semantic segmentation demo under ``root``.
 
     Use with ``reduce_zero_label=True`` and ``metainfo=SEG_METAINFO``; ``size``,
@@ -503,6 +516,8 @@ def make_ade_demo(root: PathLike, num_train: int = 120, num_val: int = 30,
     annotation folders, the counts and ``generated`` (False when an identical dataset was
     reused).
     """
+    num_train, num_val, size, max_shapes, shape_size = _preset(
+        'ade', num_train, num_val, size, max_shapes, shape_size)
     hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
     root = Path(root)
     args = _meta_args('ade', num_train, num_val, hw, seed, scene)
@@ -542,18 +557,20 @@ def _cls_split(root: Path, split: str, num: int, size: Size, seed: int, scene: d
     (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
 
 
-def make_cls_demo(root: PathLike, num_train: int = 2000, num_val: int = 200,
-                  size: Sequence[int] = (64, 64), seed: int = 0, force: bool = False,
-                  max_shapes: int = 1,
-                  shape_size: Sequence[float] = (0.35, 0.7)) -> Dict[str, object]:
+def make_cls_demo(root: PathLike, num_train: Optional[int] = None,
+                 num_val: Optional[int] = None, size: Optional[Sequence[int]] = None,
+                 seed: int = 0, force: bool = False, max_shapes: Optional[int] = None,
+                 shape_size: Optional[Sequence[float]] = None) -> Dict[str, object]:
     """Write (or reuse) the image classification demo under ``root``: shapes classification,
     the stand-in for ImageNet on which the demos pretrain a backbone.
 
-    Same scenes as :func:`make_coco_demo` (one shape by default); an image's label is the
+    Same scenes as :func:`make_coco_demo` (one shape in the preset); an image's label is the
     class of its most visible shape. Layout of mmpretrain's ImageNet: ``train/``, ``val/`` and
     the annotation lists ``meta/{train,val}.txt`` (``file label``, labels index
     :data:`CLASSES`).
     """
+    num_train, num_val, size, max_shapes, shape_size = _preset(
+        'cls', num_train, num_val, size, max_shapes, shape_size)
     hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
     root = Path(root)
     args = _meta_args('cls', num_train, num_val, hw, seed, scene)

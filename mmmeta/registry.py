@@ -8,7 +8,6 @@ only when both mmdet and mmseg imported).
 """
 import importlib
 import warnings
-from typing import Dict, List
 
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -20,10 +19,9 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmmeta', locations=['m
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmmeta', locations=['mmmeta.hooks'])
 
 DOWNSTREAM = ('mmdet', 'mmseg', 'mmpretrain')
-REGISTERED: Dict[str, List[str]] = {}
 
 
-def register_everywhere(*classes) -> Dict[str, List[str]]:
+def register_everywhere(*classes) -> None:
     """Register ``classes`` into mmmeta's registry and every importable downstream registry."""
     for cls in classes:
         if cls.__name__ not in MODELS.module_dict:
@@ -44,7 +42,3 @@ def register_everywhere(*classes) -> Dict[str, List[str]]:
             elif have is not cls:
                 raise RuntimeError(f'{lib} already registers a different {cls.__name__} '
                                    f'({have.__module__}); mmmeta cannot shadow it')
-            REGISTERED.setdefault(lib, [])
-            if cls.__name__ not in REGISTERED[lib]:
-                REGISTERED[lib].append(cls.__name__)
-    return REGISTERED

@@ -23,7 +23,7 @@ def test_v1_trunk_and_classifier_params_exact(arch):
     trunk = MetaFormer(arch, out_norm=False)
     assert n_params(trunk) == V1_TRUNK[arch]
     d = trunk.dims
-    # 8d^2 + 11d per block (REFERENCE section 2)
+    # 8d^2 + 11d per block (two norms, layer scales and a 4x MLP with biases)
     blocks = sum(depth * (8 * dim * dim + 11 * dim)
                  for depth, dim in zip(ARCHS[arch]['depths'], d))
     convs = (3 * 49 + 1) * d[0] + sum((9 * a + 1) * b for a, b in zip(d[:-1], d[1:]))

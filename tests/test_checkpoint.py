@@ -61,7 +61,8 @@ def test_equal_to_timm_through_converter(name, fmt, tmp_path):
 
 
 def to_official_v2(timm_state):
-    """timm -> sail-sg/metaformer names, written from REFERENCE section 7 (not our converter)."""
+    """timm -> sail-sg/metaformer names, written out by hand from the
+    sail-sg/metaformer module names (not our converter)."""
     out = {}
     for k, v in timm_state.items():
         k2 = (k.replace('stem.conv.', 'downsample_layers.0.conv.')
@@ -86,7 +87,7 @@ def test_official_v2_layout(name, tmp_path):
 
 
 def official_v1_from_timm(timm_state):
-    """timm poolformer -> official poolformer_*.pth.tar names (REFERENCE section 7)."""
+    """timm poolformer -> official poolformer_*.pth.tar names (sail-sg/poolformer module names)."""
     out = {}
     for k, v in timm_state.items():
         k2 = k.replace('stem.conv.', 'patch_embed.proj.')

@@ -1,8 +1,9 @@
 """The ImageNet-1k classification configs (configs/cls_poolformer_*_300e_in1k.py).
 
 Each config loads, builds an mmpretrain ``ImageClassifier`` with the published parameter count
-(REFERENCE.md section 2), carries the PoolFormer recipe, and the S12 classifier trains one step
-on CPU and takes the official v1 checkpoint layout (REFERENCE.md section 7).
+(the PoolFormer paper / sail-sg/poolformer README), carries the PoolFormer recipe, and the S12 classifier trains one step
+on CPU and takes the official v1 checkpoint layout (the key names of sail-sg/poolformer
+``poolformer_*.pth.tar``).
 Models are never run on real-sized inputs.
 """
 import functools
@@ -24,7 +25,7 @@ from mmpretrain.structures import DataSample  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / 'configs'
 SIZES = ('s12', 's24', 's36', 'm36', 'm48')
-# REFERENCE.md section 2, classification parameter counts (millions, 2 decimals)
+# published ImageNet classifier parameter counts (sail-sg/poolformer README) (millions, 2 decimals)
 REF_PARAMS = {'s12': 11.92, 's24': 21.39, 's36': 30.86, 'm36': 56.17, 'm48': 73.47}
 DROP_PATH = {'s12': 0.1, 's24': 0.1, 's36': 0.2, 'm36': 0.3, 'm48': 0.4}
 CROP_PCT = {'s12': 0.9, 's24': 0.9, 's36': 0.9, 'm36': 0.95, 'm48': 0.95}
@@ -265,7 +266,7 @@ def test_s12_train_step(augments):
 
 # ------------------------------------------------------------------------------------ checkpoints
 def official_v1_name(key: str) -> str:
-    """mmmeta backbone key -> official ``poolformer_*.pth.tar`` key (REFERENCE.md section 7).
+    """mmmeta backbone key -> official ``poolformer_*.pth.tar`` key (sail-sg/poolformer names).
 
     Stage i's blocks are ``network.{2i}``, the downsampling conv in front of stage i (i >= 1) is
     ``network.{2i-1}.proj``, the stem is ``patch_embed.proj``, the classifier's final norm is
@@ -304,7 +305,7 @@ def test_official_checkpoint_loads(tmp_path):
     model = build('s12', train_cfg=None)
     bb = model.backbone
     state, names = _official_state(bb)
-    # the official layout, as REFERENCE.md section 7 lists it
+    # the official layout: the top-level names of poolformer_*.pth.tar
     assert {k.split('.')[0] for k in state} == {'patch_embed', 'network', 'norm', 'head'}
     assert {int(k.split('.')[1]) for k in state if k.startswith('network.')} == set(range(7))
     assert {k for k in state if re.match(r'network\.[135]\.', k)} == {

@@ -2,7 +2,8 @@
 
 Models are built on CPU with ``model.backbone.init_cfg=None`` (no ImageNet file needed) and
 never run on real-sized inputs; parameter counts are compared with the papers' numbers
-(REFERENCE.md section 5) and recipe values with section 6.
+(the PoolFormer paper's detection and segmentation tables) and recipe values with
+the paper's training settings.
 """
 import functools
 import inspect
@@ -31,7 +32,7 @@ V1_SIZES = ('s12', 's24', 's36', 'm36', 'm48')
 V2_ARCHS = ('poolformerv2_s12', 'convformer_s18', 'caformer_s18')
 DIMS = {'s': [64, 128, 320, 512], 'm': [96, 192, 384, 768]}
 
-# REFERENCE.md section 5 (millions of parameters); tolerance 0.1M
+# the PoolFormer paper's detection/segmentation tables (millions of parameters); tolerance 0.1M
 REF_PARAMS = {
     'retinanet_poolformer_s12_1x_coco.py': 21.7,
     'retinanet_poolformer_s24_1x_coco.py': 31.1,

@@ -1,11 +1,6 @@
-# Runtime settings for mmseg (adapted from mmsegmentation 1.2.2
-# configs/_base_/default_runtime.py).
-#
-# Unlike upstream mmseg, the hooks live here and not in the schedule file: mmengine does not
-# allow two files of one `_base_` list to define the same top-level key, and the brief of
-# this project keeps every runtime hook in one place. All mmmeta segmentation schedules are
-# iteration based, so checkpoints are saved every 4000 iterations, the evaluation interval
-# of schedules/schedule_40k_adamw_poly.py (change both together).
+# Runtime settings for mmseg (adapted from mmsegmentation 1.2.2 configs/_base_/default_runtime.py).
+# The hooks live here, not in the schedule (mmengine forbids one key in two bases of a list):
+# checkpoints every 4000 iterations, the evaluation interval of the 40k schedule.
 default_scope = 'mmseg'
 
 default_hooks = dict(

@@ -1,25 +1,9 @@
-# PoolFormer-S12 pretrained on the synthetic shapes classification data of
-# tools/make_demo_data.py (`cls`): the demos' stand-in for ImageNet, since no ImageNet file can
-# be had offline. The detection demo (retinanet_poolformer_s12_demo.py) starts from the
-# backbone this trains, as the real configs start from the ImageNet file.
-#
-#   python tools/make_demo_data.py cls
-#   python tools/train.py configs/demo/cls_poolformer_s12_demo.py
-#   python tools/convert_checkpoint.py work_dirs/cls_poolformer_s12_demo/iter_3000.pth \
-#       checkpoints/demo/poolformer_s12_shapes.safetensors --arch poolformer_s12 --half
-#
-# (`python tools/demo.py --pretrain` runs these three steps; `python tools/demo.py --config
-# configs/demo/cls_poolformer_s12_demo.py` trains, tests and prints the top-1.)
-# Same model and recipe as ../cls_poolformer_s12_300e_in1k.py except: the demo data
-# (4 classes, 20000 training images of 64x64 with one shape), flip as the only augmentation
-# (no RandAugment, RandomErasing, Mixup or CutMix: the task is simple and the schedule short),
-# no stochastic depth, one device with batch 64, lr 1e-3 (x20 for the layer scales), and an
-# iteration-based schedule (3000 iterations, ~10 epochs: 500 of linear warm-up, then cosine)
-# with a single evaluation at the end. Measured numbers: README, "Demos".
-_base_ = '../cls_poolformer_s12_300e_in1k.py'
+# PoolFormer-S12 pretrained on the synthetic shapes classification data: the demos' stand-in
+# for ImageNet (`python tools/demo.py --pretrain`); flip only, lr 1e-3, batch 64, 3000 iterations.
+_base_ = ['../cls_poolformer_s12_300e_in1k.py', '../_base_/datasets/demo_shapes.py']
 
 data_root = 'data/demo_cls'
-metainfo = dict(classes=('circle', 'square', 'triangle', 'star'))
+metainfo = dict(_delete_=True, classes=_base_.metainfo['classes'])  # no palette
 max_iters = 3000
 warmup_iters = 500
 
@@ -45,7 +29,7 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file='meta/train.txt',
         data_prefix='train',
-        metainfo=metainfo,
+        metainfo=dict(classes=metainfo['classes']),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64,
@@ -55,7 +39,7 @@ val_dataloader = dict(
         data_root=data_root,
         ann_file='meta/val.txt',
         data_prefix='val',
-        metainfo=metainfo,
+        metainfo=dict(classes=metainfo['classes']),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))

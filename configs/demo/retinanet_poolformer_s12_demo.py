@@ -1,24 +1,8 @@
-# RetinaNet + PoolFormer-S12 on the synthetic shapes dataset of tools/make_demo_data.py: the
-# README's main command (`make demo` = tools/demo.py) trains it on a CPU, then evaluates once
-# (COCO box AP).
-#
-#   python tools/make_demo_data.py coco
-#   python tools/train.py configs/demo/retinanet_poolformer_s12_demo.py
-#
-# Same model and recipe as ../retinanet_poolformer_s12_1x_coco.py except: the demo data
-# (4 classes, 1000 training images of 128x128 with 1-3 shapes of 32-64 px, trained at that
-# size); the backbone starts from the demo's stand-in for ImageNet (no ImageNet file can be
-# had offline): checkpoints/demo/poolformer_s12_shapes.safetensors, PoolFormer-S12 pretrained
-# on shapes classification by cls_poolformer_s12_demo.py (tools/demo.py makes it again when the
-# file is missing); batch 4 on one device; lr 2e-4 after a 100-iteration warm-up; a short
-# iteration-based schedule (2000 iterations, lr x0.1 at 75% and 90%) with a single evaluation
-# at the end. Measured numbers: README, "Demos on the synthetic shapes data".
-_base_ = '../retinanet_poolformer_s12_1x_coco.py'
+# RetinaNet + PoolFormer-S12 on the synthetic shapes data (`make demo`): the COCO config on
+# 128x128 shapes images, the shapes-pretrained backbone, batch 4, 2000 iterations on a CPU.
+_base_ = ['../retinanet_poolformer_s12_1x_coco.py', '../_base_/datasets/demo_shapes.py']
 
 data_root = 'data/demo_coco/'
-metainfo = dict(
-    classes=('circle', 'square', 'triangle', 'star'),
-    palette=[(220, 20, 60), (0, 110, 230), (250, 170, 30), (60, 180, 75)])
 img_scale = (128, 128)  # the generated size: no resizing
 max_iters = 2000
 
@@ -51,7 +35,7 @@ train_dataloader = dict(
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     dataset=dict(
         data_root=data_root,
-        metainfo=metainfo,
+        metainfo=_base_.metainfo,
         ann_file='annotations/instances_train.json',
         data_prefix=dict(img='train/'),
         pipeline=train_pipeline))
@@ -60,7 +44,7 @@ val_dataloader = dict(
     num_workers=2,
     dataset=dict(
         data_root=data_root,
-        metainfo=metainfo,
+        metainfo=_base_.metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
         pipeline=test_pipeline))

@@ -1,182 +1,45 @@
-"""The MetaFormer backbone family as one table of configurations over a few small modules.
+"""The MetaFormer backbone family: a few small modules built from one table of configurations.
 
 ``Y = X + LS1 * DropPath(TokenMixer(Norm1(X)))``, then ``Z = Y + LS2 * DropPath(MLP(Norm2(Y)))``
 (with an optional per-channel residual scale on X and Y, as in MetaFormer v2).
 
-Every published variant is an entry of :data:`ARCHS`: PoolFormer v1 (S12..M48), PoolFormerV2,
-IdentityFormer and RandFormer (S12..M48), ConvFormer and CAFormer (S18/S36/M36/B36) and the v1
-paper's ablation models (``metaformer_{id,pppa,ppaa,pppf,ppff}_s12``, sail-sg/poolformer
-``models/metaformer.py``).
+Every published variant is an entry of :data:`mmmeta.models.archs.ARCHS` (re-exported here).
 """
-import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
-from ..checkpoint import state_dict_pre_hook
+from ..checkpoint import load_pretrained
+from ..checkpoint_keys import state_dict_pre_hook
+from .archs import ARCHS, POOLFORMER_V1_DEFAULTS, per_stage, resolve_arch
 from .fast import fused_stage, stage_is_fusable
 from .layers import CfgType, DropPath, Mlp, PositionEmbedding, build_norm, optional_scale
 from .mixers import build_mixer
 
-# ----------------------------------------------------------------------------------------------
-# The architecture table
-# ----------------------------------------------------------------------------------------------
-_S_DIMS, _M_DIMS = (64, 128, 320, 512), (96, 192, 384, 768)
-_POOL_SIZES = {  # name: (depths, dims, v1 layer-scale init)
-    's12': ((2, 2, 6, 2), _S_DIMS, 1e-5),
-    's24': ((4, 4, 12, 4), _S_DIMS, 1e-5),
-    's36': ((6, 6, 18, 6), _S_DIMS, 1e-6),
-    'm36': ((6, 6, 18, 6), _M_DIMS, 1e-6),
-    'm48': ((8, 8, 24, 8), _M_DIMS, 1e-6),
-}
-_CONV_SIZES = {  # ConvFormer / CAFormer: same names, different shapes than the pool family
-    's18': ((3, 3, 9, 3), _S_DIMS),
-    's36': ((3, 12, 18, 3), _S_DIMS),
-    'm36': ((3, 12, 18, 3), (96, 192, 384, 576)),
-    'b36': ((3, 12, 18, 3), (128, 256, 512, 768)),
-}
-# v1: GroupNorm-1 with bias, GELU MLP with biases, no norm in stem/downsampling, layer scale,
-# a norm on every output (as the authors' dense-prediction code does).
-# The authors' v1 init: truncated normal on the MLP's 1x1 convs and on Linear layers only; the
-# stem and downsampling convs keep PyTorch's default init.
-V1 = dict(norm_cfg=dict(type='GN1', eps=1e-5), act_cfg='GELU', mlp_bias=True,
-          stem_norm_cfg=None, downsample_norm_cfg=None, res_scale_init=None, out_norm=True,
-          init_style='v1')
-# v2 ("MetaFormer baselines"): bias-free norms (eps 1e-6), StarReLU, bias-free MLP, a bias-free
-# channel LayerNorm after the stem and before each downsampling, residual scale in stages 3-4.
-# Init: truncated normal (std 0.02) on every conv and Linear.
-_LN_NB = dict(type='LN2d', eps=1e-6, bias=False)
-V2 = dict(norm_cfg=dict(type='GN1', eps=1e-6, bias=False), act_cfg='StarReLU', mlp_bias=False,
-          stem_norm_cfg=_LN_NB, downsample_norm_cfg=_LN_NB, layer_scale_init=None,
-          res_scale_init=(None, None, 1.0, 1.0), out_norm=False, init_style='v2')
-V2_CONV = dict(V2, norm_cfg=_LN_NB)
-
-
-def _table() -> Dict[str, dict]:
-    archs = {}
-    for size, (depths, dims, ls) in _POOL_SIZES.items():
-        shape = dict(depths=depths, dims=dims)
-        archs[f'poolformer_{size}'] = dict(V1, **shape, layer_scale_init=ls, token_mixers='pooling')
-        archs[f'poolformerv2_{size}'] = dict(V2, **shape, token_mixers='pooling')
-        archs[f'identityformer_{size}'] = dict(V2, **shape, token_mixers='identity')
-        archs[f'randformer_{size}'] = dict(V2, **shape,
-                                           token_mixers=('identity', 'identity', 'random', 'random'))
-    for size, (depths, dims) in _CONV_SIZES.items():
-        shape = dict(depths=depths, dims=dims)
-        archs[f'convformer_{size}'] = dict(V2_CONV, **shape, token_mixers='sepconv')
-        archs[f'caformer_{size}'] = dict(V2_CONV, **shape,
-                                         token_mixers=('sepconv', 'sepconv', 'attention', 'attention'))
-    # The v1 paper's ablation models (sail-sg/poolformer models/metaformer.py), on the S12 body
-    # with layer scale 1e-5. 'a': attention (bias on proj only) after a learned position
-    # embedding added in front of the first attention stage; 'f': spatial FC over 14x14 / 7x7
-    # tokens. The attention models use a channel LayerNorm (eps 1e-5), the others GroupNorm-1.
-    s12 = dict(V1, **shape_of('s12'), layer_scale_init=1e-5)
-    attn = dict(type='attention', proj_bias=True)
-    ln = dict(type='LN2d', eps=1e-5)
-    archs['metaformer_id_s12'] = dict(s12, token_mixers='identity')
-    archs['metaformer_pppa_s12'] = dict(s12, norm_cfg=ln, pos_embed=(None, None, None, 7),
-                                        token_mixers=('pooling',) * 3 + (attn,))
-    archs['metaformer_ppaa_s12'] = dict(s12, norm_cfg=ln, pos_embed=(None, None, 14, None),
-                                        token_mixers=('pooling', 'pooling', attn, attn))
-    archs['metaformer_pppf_s12'] = dict(s12, token_mixers=('pooling',) * 3 + ('spatial_mlp',))
-    archs['metaformer_ppff_s12'] = dict(s12, token_mixers=('pooling',) * 2 + ('spatial_mlp',) * 2)
-    return archs
-
-
-def shape_of(size: str) -> dict:
-    depths, dims, _ = _POOL_SIZES[size]
-    return dict(depths=depths, dims=dims)
-
-
-ARCHS: Dict[str, dict] = _table()
-# Earlier names that still work.
-ARCH_ALIASES = {'poolformer_hybrid_s12': 'metaformer_ppaa_s12'}
-ARCH_KEYS = ('depths', 'dims', 'token_mixers', 'mlp_ratio', 'mlp_bias', 'act_cfg', 'norm_cfg',
-             'stem_norm_cfg', 'downsample_norm_cfg', 'layer_scale_init', 'res_scale_init',
-             'out_norm', 'stem_cfg', 'downsample_cfg', 'proj_drop', 'pos_embed', 'init_style')
-ARCH_DEFAULTS = dict(mlp_ratio=4.0, stem_cfg=dict(kernel_size=7, stride=4, padding=2),
-                     downsample_cfg=dict(kernel_size=3, stride=2, padding=1), proj_drop=0.0,
-                     layer_scale_init=None, token_mixers='pooling', pos_embed=None)
-# Keys for which None says "off" (no norm, no scale, ...); for every other key an override of
-# None means "the arch's own value", as a config that lists all keys with None expects.
-NONE_MEANS_OFF = ('stem_norm_cfg', 'downsample_norm_cfg', 'layer_scale_init', 'res_scale_init',
-                  'pos_embed')
-
-
-def arch_key(name: str) -> str:
-    """The table key of an arch name: case, '-' and the authors' ``_224`` suffix forgiven."""
-    key = name.lower().replace('-', '_')
-    key = key[:-len('_224')] if key.endswith('_224') else key
-    return ARCH_ALIASES.get(key, key)
-
-
-def resolve_arch(arch: Union[str, dict], **overrides) -> dict:
-    """Return the full settings of ``arch`` (a name from :data:`ARCHS` or a dict) + overrides."""
-    if isinstance(arch, str):
-        key = arch_key(arch)
-        if key not in ARCHS:
-            raise ValueError(f'unknown MetaFormer arch {arch!r}; valid names: '
-                             f'{", ".join(sorted(ARCHS))} (or pass a dict with depths and dims)')
-        base = ARCHS[key]
-    elif isinstance(arch, dict):
-        base = dict(V1, **arch)  # keys the dict does not give take the v1 defaults
-        missing = {'depths', 'dims'} - set(base)
-        if missing:
-            raise ValueError(f'a custom arch dict needs {sorted(missing)}; got {sorted(arch)}')
-    else:
-        raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
-    unknown = set(overrides) - set(ARCH_KEYS)
-    if unknown:
-        raise TypeError(f'unknown MetaFormer argument(s) {sorted(unknown)}; architecture keys are '
-                        f'{list(ARCH_KEYS)}')
-    overrides = {k: v for k, v in overrides.items() if v is not None or k in NONE_MEANS_OFF}
-    cfg = copy.deepcopy({**ARCH_DEFAULTS, **base, **overrides})
-    if len(cfg['depths']) != len(cfg['dims']):
-        raise ValueError(f'depths {cfg["depths"]} and dims {cfg["dims"]} differ in length')
-    if cfg['init_style'] not in ('v1', 'v2'):
-        raise ValueError(f"init_style must be 'v1' (trunc-normal on MLP convs and Linear only, "
-                         f"as the PoolFormer code) or 'v2' (on every conv and Linear), got "
-                         f"{cfg['init_style']!r}")
-    if isinstance(overrides.get('token_mixers'), (list, tuple)) and \
-            any(m is None for m in overrides['token_mixers']):
-        # a None entry keeps that stage's mixer of the arch
-        own = per_stage(dict(ARCH_DEFAULTS, **base)['token_mixers'], len(cfg['depths']),
-                        'token_mixers')
-        mixers = per_stage(overrides['token_mixers'], len(cfg['depths']), 'token_mixers')
-        cfg['token_mixers'] = [o if m is None else m for m, o in zip(mixers, own)]
-    return cfg
-
-
-def per_stage(value, n: int, name: str) -> list:
-    """Broadcast a scalar (or a single config) to ``n`` stages; check list lengths."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise ValueError(f'{name} has {len(value)} entries but the model has {n} stages')
-        return list(value)
-    return [value] * n
-
-
-# ----------------------------------------------------------------------------------------------
-# Modules
-# ----------------------------------------------------------------------------------------------
 class ConvNorm(nn.Module):
-    """A strided conv with optional norms before/after: the stem and the downsampling layers."""
+    """A strided conv with an optional norm before it (v2 downsampling) or after it (v2 stem):
+    the stem and the downsampling layers. The norm is the ``norm`` submodule either way, its
+    state-dict name in every published layout."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, padding: int,
                  pre_norm_cfg: CfgType = None, post_norm_cfg: CfgType = None):
         super().__init__()
-        if pre_norm_cfg is not None:
+        if pre_norm_cfg is not None and post_norm_cfg is not None:
+            raise ValueError(f'ConvNorm takes a norm before the conv (pre_norm_cfg) or after it '
+                             f'(post_norm_cfg), not both; got {pre_norm_cfg!r} and '
+                             f'{post_norm_cfg!r}')
+        self.norm_first = pre_norm_cfg is not None
+        if self.norm_first:
             self.norm = build_norm(pre_norm_cfg, in_ch)
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding)
         if post_norm_cfg is not None:
             self.norm = build_norm(post_norm_cfg, out_ch)
-        self.pre = pre_norm_cfg is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pre:
+        if self.norm_first:
             return self.conv(self.norm(x))
         x = self.conv(x)
         return self.norm(x) if hasattr(self, 'norm') else x
@@ -190,7 +53,7 @@ class MetaFormerBlock(nn.Module):
                  norm_cfg: CfgType = None, drop_path: float = 0.0, proj_drop: float = 0.0,
                  layer_scale_init: Optional[float] = None, res_scale_init: Optional[float] = None):
         super().__init__()
-        norm_cfg = norm_cfg if norm_cfg is not None else V1['norm_cfg']
+        norm_cfg = norm_cfg if norm_cfg is not None else POOLFORMER_V1_DEFAULTS['norm_cfg']
         self.norm1 = build_norm(norm_cfg, dim)
         self.token_mixer = build_mixer(token_mixer, dim, stride)
         self.layer_scale1 = optional_scale(dim, layer_scale_init)
@@ -278,7 +141,6 @@ class MetaFormer(BaseModule):
             arch_overrides['out_norm'] = out_norm
         cfg = resolve_arch(arch, **arch_overrides)
         self.arch_settings = cfg
-        self.arch_name = arch if isinstance(arch, str) else 'custom'
         depths, dims = list(cfg['depths']), list(cfg['dims'])
         n = len(depths)
         self.out_indices = self._check_out_indices(out_indices, n)
@@ -290,12 +152,12 @@ class MetaFormer(BaseModule):
         self.dims = dims[:self.num_stages]
 
         mixers = per_stage(cfg['token_mixers'], n, 'token_mixers')
-        ls = per_stage(cfg['layer_scale_init'], n, 'layer_scale_init')
-        rs = per_stage(cfg['res_scale_init'], n, 'res_scale_init')
+        layer_scales = per_stage(cfg['layer_scale_init'], n, 'layer_scale_init')
+        res_scales = per_stage(cfg['res_scale_init'], n, 'res_scale_init')
+        pos_embeds = per_stage(cfg['pos_embed'], n, 'pos_embed')
         checkpointed = per_stage(with_cp, n, 'with_cp')
-        pos = per_stage(cfg['pos_embed'], n, 'pos_embed')
         total = sum(depths)  # stochastic depth growing linearly from 0 to drop_path_rate
-        dpr = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
+        drop_path_rates = [drop_path_rate * j / max(total - 1, 1) for j in range(total)]
         self.stem = ConvNorm(in_channels, dims[0], post_norm_cfg=cfg['stem_norm_cfg'],
                              **cfg['stem_cfg'])
         stages, stride, start = [], cfg['stem_cfg']['stride'], 0
@@ -308,11 +170,13 @@ class MetaFormer(BaseModule):
                 down = nn.Identity()
             blocks = [MetaFormerBlock(
                 dims[i], stride, mixers[i], cfg['mlp_ratio'], cfg['mlp_bias'], cfg['act_cfg'],
-                cfg['norm_cfg'], dpr[start + j], cfg['proj_drop'], ls[i], rs[i])
+                cfg['norm_cfg'], drop_path_rates[start + j], cfg['proj_drop'], layer_scales[i],
+                res_scales[i])
                 for j in range(depths[i])]
             start += depths[i]
-            pe = PositionEmbedding(dims[i], pos[i]) if pos[i] is not None else None
-            stages.append(MetaFormerStage(down, blocks, bool(checkpointed[i]), pe))
+            pos_embed = (PositionEmbedding(dims[i], pos_embeds[i])
+                         if pos_embeds[i] is not None else None)
+            stages.append(MetaFormerStage(down, blocks, bool(checkpointed[i]), pos_embed))
         self.stages = nn.ModuleList(stages)
 
         self.out_norm = bool(cfg['out_norm'])
@@ -352,7 +216,6 @@ class MetaFormer(BaseModule):
     def init_weights(self) -> None:
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            from ..checkpoint import load_pretrained
             load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
             self._is_init = True
             return

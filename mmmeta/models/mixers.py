@@ -81,21 +81,23 @@ class Pooling(nn.Module):
         return y - x if self.subtract else y
 
 
-def _windows(x: torch.Tensor, w: int) -> Tuple[torch.Tensor, int, int]:
-    """Zero-pad NCHW ``x`` to multiples of ``w``; return (B*nW, w*w, C) windows and padded H, W."""
-    b, c, h, wd = x.shape
-    hp, wp = math.ceil(h / w) * w, math.ceil(wd / w) * w
-    if (hp, wp) != (h, wd):
-        x = F.pad(x, (0, wp - wd, 0, hp - h))
-    x = x.view(b, c, hp // w, w, wp // w, w).permute(0, 2, 4, 3, 5, 1)
-    return x.reshape(-1, w * w, c), hp, wp
+def _windows(x: torch.Tensor, window: int) -> Tuple[torch.Tensor, int, int]:
+    """Zero-pad NCHW ``x`` to multiples of ``window``; return (B*nW, window**2, C) windows and
+    the padded height and width."""
+    b, c, height, width = x.shape
+    hp, wp = math.ceil(height / window) * window, math.ceil(width / window) * window
+    if (hp, wp) != (height, width):
+        x = F.pad(x, (0, wp - width, 0, hp - height))
+    x = x.view(b, c, hp // window, window, wp // window, window).permute(0, 2, 4, 3, 5, 1)
+    return x.reshape(-1, window * window, c), hp, wp
 
 
-def _unwindows(t: torch.Tensor, b: int, h: int, wd: int, hp: int, wp: int, w: int) -> torch.Tensor:
+def _unwindows(t: torch.Tensor, b: int, height: int, width: int, hp: int, wp: int,
+               window: int) -> torch.Tensor:
     """Inverse of :func:`_windows`, cropping the padding."""
     c = t.shape[-1]
-    t = t.view(b, hp // w, wp // w, w, w, c).permute(0, 5, 1, 3, 2, 4)
-    return t.reshape(b, c, hp, wp)[:, :, :h, :wd]
+    t = t.view(b, hp // window, wp // window, window, window, c).permute(0, 5, 1, 3, 2, 4)
+    return t.reshape(b, c, hp, wp)[:, :, :height, :width]
 
 
 class _WindowMixer(nn.Module):
@@ -106,12 +108,14 @@ class _WindowMixer(nn.Module):
         self.window_size = window_size or max(ref_size // stride, 1)
         self.num_tokens = self.window_size ** 2
 
-    def _valid(self, h: int, wd: int, hp: int, wp: int, like: torch.Tensor) -> torch.Tensor:
+    def _valid(self, height: int, width: int, hp: int, wp: int,
+               like: torch.Tensor) -> torch.Tensor:
         """(nW, n) mask of real (unpadded) tokens per window."""
         m = like.new_zeros(hp, wp)
-        m[:h, :wd] = 1
-        w = self.window_size
-        return m.view(hp // w, w, wp // w, w).permute(0, 2, 1, 3).reshape(-1, w * w)
+        m[:height, :width] = 1
+        window = self.window_size
+        return m.view(hp // window, window, wp // window, window).permute(0, 2, 1, 3).reshape(
+            -1, window * window)
 
 
 @register_mixer('random', 'randommix', 'random_mixing')
@@ -133,16 +137,16 @@ class RandomMixing(_WindowMixer):
         self.random_matrix = nn.Parameter(matrix, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, wd = x.shape
+        b, _, height, width = x.shape
         t, hp, wp = _windows(x, self.window_size)
         m = self.random_matrix.to(t.dtype)
-        if (hp, wp) == (h, wd):
+        if (hp, wp) == (height, width):
             out = torch.matmul(m, t)
         else:  # drop padded columns, renormalise rows
-            valid = self._valid(h, wd, hp, wp, t)  # (nW, n)
+            valid = self._valid(height, width, hp, wp, t)  # (nW, n)
             norm = (valid @ m.t()).clamp_min(1e-12)  # (nW, n): row sums over real tokens
             out = torch.matmul(m, t * valid.repeat(b, 1)[..., None]) / norm.repeat(b, 1)[..., None]
-        return _unwindows(out, b, h, wd, hp, wp, self.window_size)
+        return _unwindows(out, b, height, width, hp, wp, self.window_size)
 
 
 @register_mixer('mlp', 'spatialmlp', 'spatial_mlp', 'token_mlp')
@@ -156,10 +160,10 @@ class SpatialMLP(_WindowMixer):
         self.fc = nn.Linear(self.num_tokens, self.num_tokens, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, wd = x.shape
+        b, _, height, width = x.shape
         t, hp, wp = _windows(x, self.window_size)  # (B*nW, n, C)
         out = self.fc(t.transpose(1, 2)).transpose(1, 2)
-        return _unwindows(out, b, h, wd, hp, wp, self.window_size)
+        return _unwindows(out, b, height, width, hp, wp, self.window_size)
 
 
 @register_mixer('dwconv', 'depthwise', 'depthwise_conv')
