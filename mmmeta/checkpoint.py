@@ -22,6 +22,8 @@ from .checkpoint_keys import (CLASSIFIER_HINT, HEAD_NORM, HEAD_NORM_DROPPED,  # 
                               CheckpointError, StateDict, convert_backbone, convert_prefixed,
                               detect_layout, place_head_norm, state_dict_pre_hook,
                               strip_prefix, unwrap)
+from .download import resolve
+from .files import load_checkpoint_file
 from .registry import MODELS
 
 
@@ -44,10 +46,6 @@ def read_state_dict(path: str, source: str = '') -> StateDict:
     Unreadable files (empty, truncated, not a checkpoint, pickled code) raise one
     :class:`CheckpointError` sentence from :func:`mmmeta.files.load_checkpoint_file`.
     """
-    # TODO(#16): top-level once mmmeta.files and mmmeta.download import CheckpointError from
-    # mmmeta.checkpoint_keys (they import it from here, so a top-level import is a cycle today)
-    from .download import resolve
-    from .files import load_checkpoint_file
     path = os.path.expanduser(resolve(str(path)))
     if not os.path.isfile(path):
         raise FileNotFoundError(

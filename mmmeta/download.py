@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import Iterator, Optional
 
-from .checkpoint import CheckpointError
+from .checkpoint_keys import CheckpointError
 from .files import atomic_write_text, commit_file
 
 CACHE_ENV = 'MMMETA_WEIGHTS_DIR'

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint_keys import CheckpointError
 
 # Temporary files of atomic_write: hidden, and never matched by the checkpoint globs.
 TMP_PREFIX = '.tmp-'
