@@ -31,7 +31,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch.autograd.function import once_differentiable
 
-from .layers import GroupNorm1, Scale
+from .layers import GroupNorm1, Scale, StarReLU
 from .mixers import Pooling
 
 
@@ -86,8 +86,10 @@ _HAS_ONEDNN = torch.backends.mkldnn.is_available()
 
 def _onednn(x: torch.Tensor) -> bool:
     """oneDNN fused-epilogue GEMMs: fp32 on CPU, where this torch build has them, in eager mode
-    (under ``torch.compile`` the compiler fuses the plain ops itself)."""
-    return (not torch.compiler.is_compiling() and _HAS_ONEDNN and x.dtype == torch.float32
+    (under ``torch.compile`` the compiler fuses the plain ops itself; tracing for FLOP counts
+    or export sees the plain ops too)."""
+    return (not torch.compiler.is_compiling() and not torch.jit.is_tracing() and _HAS_ONEDNN
+            and x.dtype == torch.float32
             and x.device.type == 'cpu' and torch._C._get_mkldnn_enabled())
 
 
@@ -235,9 +237,23 @@ class FusedBlock(torch.autograd.Function):
 
 def _act_backward(act: nn.Module, a: torch.Tensor, d_hid: torch.Tensor,
                   act_params: Tuple[torch.Tensor, ...]):
-    """(act(a), d a, d act_params) for the MLP's activation, recomputed from ``a``."""
-    if type(act) is nn.GELU:
+    """(act(a), d a, d act_params) for the MLP's activation, recomputed from ``a``.
+
+    Closed forms for the activations of the arch table (traceable by ``torch.compile``);
+    autograd on a recomputed ``act(a)`` for any other."""
+    kind = type(act)
+    if kind is nn.GELU:
         return act(a), torch.ops.aten.gelu_backward(d_hid, a, approximate=act.approximate), ()
+    if kind is nn.SiLU:
+        return act(a), torch.ops.aten.silu_backward(d_hid, a), ()
+    if kind is nn.ReLU:
+        hid = act(a)
+        return hid, d_hid * (hid > 0), ()
+    if kind is StarReLU:  # s * relu(a)^2 + b
+        r = torch.relu(a)
+        d_scale = (d_hid * r * r).sum().view(1)
+        return (act(a), d_hid * r * (2 * act.scale),
+                (d_scale, d_hid.sum().view(1)))
     with torch.enable_grad():
         a_ = a.detach().requires_grad_()
         hid = act(a_)
