@@ -141,3 +141,21 @@ def test_tta_without_tta_settings(tmp_path, ckpt_file):
         config_for_test([path, ckpt_file, '--tta'])
     assert 'tta_model' in error_of(exc) and 'tta_pipeline' in error_of(exc)
 
+
+@pytest.mark.parametrize('wrapper', ['RepeatDataset', 'ConcatDataset'])
+def test_tta_reaches_wrapped_test_datasets(tmp_path, ckpt_file, wrapper):
+    """--tta puts the TTA pipeline on the datasets that read files, inside wrappers (as
+    upstream mmdet walks `dataset.dataset`), not on the wrapper."""
+    inner = "dict(type='CocoDataset', pipeline=[], batch_shapes_cfg=dict(size=8))"
+    wrapped = (f"dict(type='RepeatDataset', times=2, dataset={inner})" if wrapper ==
+               'RepeatDataset' else f"dict(type='ConcatDataset', datasets=[{inner}, {inner}])")
+    path = tmp_path / 'wrapped.py'
+    path.write_text(det_config_text(str(make_coco(tmp_path / 'coco')))
+                    + f'test_dataloader = dict(batch_size=1, dataset={wrapped})\n')
+    cfg = config_for_test([path, ckpt_file, '--tta'])
+    dataset = cfg.test_dataloader.dataset
+    leaves = [dataset.dataset] if wrapper == 'RepeatDataset' else dataset.datasets
+    assert 'pipeline' not in dataset and len(leaves) == (1 if wrapper == 'RepeatDataset' else 2)
+    for leaf in leaves:
+        assert leaf.pipeline[-1].type == 'TestTimeAug'
+        assert leaf.batch_shapes_cfg is None  # fixes the image size: not compatible with TTA

@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from ..cli import CfgOptionsAction, fail
 from .checks import check_checkpoint, check_complete, resolve_auto_resume
-from .configs import library_of
+from .configs import iter_dataset_cfgs, library_of
 from .device import LAUNCHERS, require_amp_device
 
 CFG_OPTIONS_HELP = (
@@ -190,12 +190,16 @@ def _enable_tta(cfg: Config, lib: str) -> None:
              f'{" and no ".join(missing)}. Use a config that defines test-time augmentation '
              '(the ADE20K configs of this project do) or add both settings.')
     if lib == 'mmseg':
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     else:
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    # The pipeline belongs to the datasets that read files, inside any wrapper (RepeatDataset,
+    # ConcatDataset, ...), as upstream mmdet walks `dataset.dataset`.
+    for _, dataset in iter_dataset_cfgs(cfg.test_dataloader.dataset, 'test_dataloader.dataset'):
+        if 'batch_shapes_cfg' in dataset:  # fixes the output size: not compatible with TTA
+            dataset['batch_shapes_cfg'] = None
+        dataset['pipeline'] = cfg.tta_pipeline
 
 
 def _enable_dump(cfg: Config, out: str, lib: str) -> None:
