@@ -35,7 +35,7 @@ def read_load_from(cfg: Config, phase: str, allow_partial: bool):
     there is nothing to check: resuming, unset, remote). A backbone-only file of a published
     layout becomes ``model.backbone.init_cfg`` for training (and says so); for testing it is
     refused unless ``allow_partial``. Returns (path, state dict, backbone-only?)."""
-    from .load_check import backbone_only_layout, describe_state, file_state
+    from ..load_check import backbone_only_layout, describe_state, file_state
     path = cfg.get('load_from', None)
     if not path or cfg.get('resume', False) or is_remote(path):
         return None
@@ -63,8 +63,8 @@ def read_load_from(cfg: Config, phase: str, allow_partial: bool):
 
 def check_loaded_file(runner, phase: str, checked, allow_partial: bool) -> None:
     """Refuse (or, with ``allow_partial``, report) a file that does not fill the model."""
-    from .checkpoint import load_pretrained
-    from .load_check import check_checkpoint_fits, model_for_loading
+    from ..checkpoint import load_pretrained
+    from ..load_check import check_checkpoint_fits, model_for_loading
     if checked is None:
         return
     path, state, backbone_only = checked
