@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.model import BaseModel
+from torch.utils.data import Dataset
 
 import mmmeta  # noqa: F401  (applies mmmeta.compat)
 from mmmeta.launch import device
@@ -166,3 +168,28 @@ def config_for_test(argv):
 
 def error_of(excinfo) -> str:
     return str(excinfo.value.code)
+
+
+class ToyModel(BaseModel):
+    """A linear model that trains in milliseconds (mode='loss': squared error)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        out = self.linear(inputs)
+        return dict(loss=((out - labels) ** 2).mean()) if mode == 'loss' else out
+
+
+class ToyDataset(Dataset):
+    """``length`` samples for ToyModel."""
+
+    def __init__(self, length: int = 4):
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.full((2,), float(i)), labels=torch.ones(1))

@@ -95,34 +95,15 @@ DIST_SCRIPT = '''
 import sys
 import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset
 import mmmeta  # noqa: F401
+from launch_helpers import ToyDataset, ToyModel  # PYTHONPATH has tests/
 from mmmeta import launch
 from mmengine.config import Config
-from mmengine.model import BaseModel, MMDistributedDataParallel
+from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import DATASETS, MODELS
-from mmengine.runner import Runner
 
-
-@MODELS.register_module()
-class LaunchToyModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(2, 1)
-
-    def forward(self, inputs, labels, mode='tensor'):
-        out = self.linear(inputs)
-        return dict(loss=((out - labels) ** 2).mean()) if mode == 'loss' else out
-
-
-@DATASETS.register_module()
-class LaunchToyDataset(Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.full((2,), float(i)), labels=torch.ones(1))
-
+MODELS.register_module(name='LaunchToyModel', module=ToyModel)
+DATASETS.register_module(name='LaunchToyDataset', module=ToyDataset)
 
 launch.init_distributed('pytorch')
 rank = dist.get_rank()
@@ -137,7 +118,7 @@ cfg = Config(dict(
     train_dataloader=dict(batch_size=2, num_workers=0,
                           sampler=dict(type='DefaultSampler', shuffle=True),
                           collate_fn=dict(type='default_collate'),
-                          dataset=dict(type='LaunchToyDataset')),
+                          dataset=dict(type='LaunchToyDataset', length=8)),
     train_cfg=dict(by_epoch=False, max_iters=2),
     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
     default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False)),
@@ -157,7 +138,8 @@ def test_torchrun_two_cpu_processes(tmp_path):
     script = tmp_path / 'dist_toy.py'
     script.write_text(DIST_SCRIPT)
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / 'tests'),
+                                           os.environ.get('PYTHONPATH', '')]))
     env.pop('LOCAL_RANK', None)
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',

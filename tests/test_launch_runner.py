@@ -11,32 +11,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
-from launch_helpers import ROOT, det_cfg_file  # noqa: F401
+from launch_helpers import ROOT, ToyDataset, ToyModel, det_cfg_file  # noqa: F401
 import mmmeta.test
 import mmmeta.train
 from mmmeta.launch import runner as launch_runner
-
-
-class ToyModel(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(2, 1)
-
-    def forward(self, inputs, labels, mode='tensor'):
-        out = self.linear(inputs)
-        return dict(loss=((out - labels) ** 2).mean()) if mode == 'loss' else out
-
-
-class ToyDataset(Dataset):
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.full((2,), float(i)), labels=torch.ones(1))
 
 
 class EpochCounter(Hook):
@@ -170,3 +150,12 @@ def test_entry_points_exit_zero_after_the_run(monkeypatch, module, main):
     calls = []
     monkeypatch.setattr(launch_runner, main, lambda argv=None: calls.append(argv) or object())
     assert module.main(['CONFIG']) == 0 and calls == [['CONFIG']]
+
+
+def test_nothing_to_read_or_check_without_load_from():
+    """No load_from (or a resume): nothing is read before the Runner, nothing checked after."""
+    from mmengine.config import Config
+    assert launch_runner.read_load_from(Config(dict(load_from=None)), 'train', False) is None
+    cfg = Config(dict(load_from='w.pth', resume=True))
+    assert launch_runner.read_load_from(cfg, 'test', False) is None
+    assert launch_runner.check_loaded_file(None, 'train', None, False) is None
