@@ -15,11 +15,13 @@ import sys
 import numpy as np
 from mmengine.utils import ProgressBar
 
-import mmmeta  # noqa: F401  (registers the backbones, applies mmmeta.compat)
-from mmmeta.cli import CfgOptionsAction, fail, run_tool
-from mmmeta.launch import (check_dataloaders, init_library, library_of, library_registry,
-                           load_config)
-from mmmeta.launch.data_checks import dataset_not_found
+# Work from a plain checkout too (without `pip install -e .`).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta.cli import CfgOptionsAction, fail, run_tool  # noqa: E402
+from mmmeta.launch import (check_dataloaders, dataset_not_found, init_library,  # noqa: E402
+                           library_of, library_registry, load_config)
 
 VISUALIZERS = dict(mmdet='DetLocalVisualizer', mmseg='SegLocalVisualizer')
 

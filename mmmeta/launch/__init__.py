@@ -26,7 +26,7 @@ from .configs import (SUPPORTED_SCOPES, backbone_cfg, config_dirs, init_library,
                       load_config, project_root, resolve_config, resolve_shipped_files,
                       shipped_configs)
 from .data_checks import (check_coco_annotation, check_dataloaders, check_dataset_images,
-                          check_datasets)
+                          check_datasets, dataset_not_found)
 from .device import (LAUNCHERS, accelerator_available, adapt_cfg_for_device,
                      check_amp_supported, convert_syncbn_to_bn, init_distributed,
                      require_amp_device)
@@ -37,15 +37,16 @@ from .verify import main_verify, run_verify
 _backbone_cfg = backbone_cfg  # the former private name, which mmmeta.infer imports
 
 __all__ = [
-    'LAUNCHERS', 'SUPPORTED_SCOPES', 'accelerator_available', 'adapt_cfg_for_device',
-    'apply_common_args', 'apply_test_args', 'apply_train_args', 'backbone_cfg', 'build_runner',
-    'build_test_parser', 'build_train_parser', 'check_amp_supported', 'check_checkpoint',
-    'check_coco_annotation', 'check_complete', 'check_dataloaders', 'check_dataset_images',
-    'check_datasets', 'check_loaded_file', 'check_pretrained', 'check_run', 'check_work_dir',
-    'command', 'config_dirs', 'convert_syncbn_to_bn', 'drop_disabled_hooks',
+    'accelerator_available', 'adapt_cfg_for_device', 'apply_common_args', 'apply_test_args',
+    'apply_train_args', 'backbone_cfg', 'build_runner', 'build_test_parser',
+    'build_train_parser', 'check_amp_supported', 'check_checkpoint', 'check_coco_annotation',
+    'check_complete', 'check_dataloaders', 'check_dataset_images', 'check_datasets',
+    'check_loaded_file', 'check_pretrained', 'check_run', 'check_work_dir', 'command',
+    'config_dirs', 'convert_syncbn_to_bn', 'dataset_not_found', 'drop_disabled_hooks',
     'find_resume_checkpoint', 'init_distributed', 'init_library', 'is_remote',
-    'iter_dataset_cfgs', 'iter_metric_cfgs', 'library_of', 'library_registry', 'load_config',
-    'main_test', 'main_train', 'main_verify', 'parse_args', 'prepare', 'project_root',
-    'read_load_from', 'require_amp_device', 'resolve_auto_resume', 'resolve_config',
-    'resolve_shipped_files', 'run_test', 'run_train', 'run_verify', 'shipped_configs'
+    'iter_dataset_cfgs', 'iter_metric_cfgs', 'LAUNCHERS', 'library_of', 'library_registry',
+    'load_config', 'main_test', 'main_train', 'main_verify', 'parse_args', 'prepare',
+    'project_root', 'read_load_from', 'require_amp_device', 'resolve_auto_resume',
+    'resolve_config', 'resolve_shipped_files', 'run_test', 'run_train', 'run_verify',
+    'shipped_configs', 'SUPPORTED_SCOPES'
 ]
