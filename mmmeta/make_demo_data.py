@@ -10,11 +10,39 @@ and ``python -m mmmeta.make_demo_data``.
 Regeneration is skipped when the output folder already holds the same dataset (use --force).
 """
 import argparse
+import os
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmmeta.demo_data import DEFAULT_ROOTS as DEFAULT_OUT
 from mmmeta.demo_data import DEMO_PRESETS, MAKERS
+
+# The demo dataset each library's demo configs read (``mmmeta-demo-data KIND``).
+DEMO_DATA_KIND = {'mmdet': 'coco', 'mmseg': 'ade', 'mmpretrain': 'cls'}
+# Where the demo configs' pretrained backbone lives (made by ``tools/demo.py --pretrain``).
+DEMO_BACKBONE_DIR = 'checkpoints/demo/'
+
+
+def demo_data_cmd(args: str) -> str:
+    """How to make the demo data, in a clone and with an installed wheel."""
+    return (f'`python tools/make_demo_data.py {args}` '
+            f'(installed mmmeta: `mmmeta-demo-data {args}`)')
+
+
+def demo_data_hint(scope: Optional[str], extra: str = '') -> str:
+    """The command that makes the demo data of a library (``default_scope``); all kinds for a
+    scope without one. ``extra``: more arguments (``' --force'``)."""
+    return demo_data_cmd(DEMO_DATA_KIND.get(scope, 'all') + extra)
+
+
+def demo_backbone_fix(path: str) -> Optional[str]:
+    """How to get a missing pretrained backbone file back when it is the demo backbone;
+    None for any other file."""
+    if DEMO_BACKBONE_DIR not in path.replace(os.sep, '/'):
+        return None
+    return ('It is the demo backbone shipped with mmmeta: run from the repository root, or '
+            'make it again with `python tools/demo.py --pretrain`.')
 
 
 def parse_args(argv=None) -> argparse.Namespace:

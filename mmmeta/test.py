@@ -4,15 +4,11 @@ CONFIG is a file or the name of a config shipped with mmmeta (``mmmeta-test
 retinanet_poolformer_s12_demo``); the other arguments are tools/test.py's.
 """
 import sys
-from typing import Optional, Sequence
+from functools import partial
 
-from .launch import main_test
+from .launch import command
 
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    main_test(argv)
-    return 0
-
+main = partial(command, 'test')  # main(argv=None) -> exit status
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -8,23 +8,22 @@ that the data, the annotations and the augmentations are what you expect before 
         --cfg-options val_dataloader.dataset.data_root=/data/coco/
 """
 import argparse
-import importlib
 import os
 import os.path as osp
 import sys
-from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
+from mmengine.utils import ProgressBar
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)  # use this checkout's mmmeta, installed or not
+# Work from a plain checkout too (without `pip install -e .`).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta.cli import CfgOptionsAction, fail, run_tool  # noqa: E402
+from mmmeta.launch import (check_dataloaders, dataset_not_found, init_library,  # noqa: E402
+                           library_of, library_registry, load_config)
 
-LIBRARIES = dict(mmdet=('DetLocalVisualizer', 'coco'), mmseg=('SegLocalVisualizer', 'ade'))
+VISUALIZERS = dict(mmdet='DetLocalVisualizer', mmseg='SegLocalVisualizer')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,73 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='draw at most this many samples (default: all)')
     parser.add_argument('--phase', default='train', choices=['train', 'val', 'test'],
                         help="whose dataloader's dataset to draw")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, e.g. '
                         'train_dataloader.dataset.data_root=data/demo_coco/')
     return parser.parse_args(argv)
-
-
-def load_config(path: str, options: Optional[dict]) -> Config:
-    if not osp.isfile(path):
-        raise SystemExit(f'error: config file not found: {path}\n'
-                         '  Pass the path of an existing config, e.g. one under configs/.')
-    cfg = Config.fromfile(path)  # also imports cfg.custom_imports (mmmeta)
-    if options:
-        cfg.merge_from_dict(options)
-    return cfg
-
-
-def library(cfg: Config) -> str:
-    scope = cfg.get('default_scope')
-    if scope not in LIBRARIES:
-        raise SystemExit(f"error: default_scope must be one of {', '.join(LIBRARIES)} "
-                         f'to browse a dataset, got {scope!r}')
-    return scope
-
-
-def leaf_datasets(ds_cfg: ConfigDict, key: str) -> Iterator[Tuple[ConfigDict, str]]:
-    """The datasets that read files, looking through wrappers (Repeat/ClassBalanced/Concat)."""
-    if ds_cfg.get('datasets') is not None:
-        for i, sub in enumerate(ds_cfg.datasets):
-            yield from leaf_datasets(sub, f'{key}.datasets.{i}')
-    elif ds_cfg.get('dataset') is not None:
-        yield from leaf_datasets(ds_cfg.dataset, f'{key}.dataset')
-    else:
-        yield ds_cfg, key
-
-
-def missing_path(ds_cfg: ConfigDict) -> Optional[str]:
-    """The first of data_root, ann_file and the data_prefix folders that does not exist."""
-    root = ds_cfg.get('data_root') or ''
-    paths: List[str] = [root] if root else []
-    if ds_cfg.get('ann_file'):
-        paths.append(osp.join(root, ds_cfg.ann_file))
-    for value in (ds_cfg.get('data_prefix') or {}).values():
-        if isinstance(value, str) and value:
-            paths.append(osp.join(root, value))
-    for path in paths:
-        if '://' not in path and not osp.exists(path):
-            return path
-    return None
-
-
-def missing_data_message(path: str, key: str, lib: str) -> str:
-    kind = LIBRARIES[lib][1]
-    return (f'error: dataset path not found: {path}\n'
-            f'  For the demo configs, create the data:  python tools/make_demo_data.py {kind}'
-            f'  (writes data/demo_{kind}/)\n'
-            f'  or point the config at your data:  --cfg-options {key}.data_root=/path/to/data/')
-
-
-def check_data(cfg: Config, phase: str, lib: str) -> ConfigDict:
-    key = f'{phase}_dataloader'
-    if cfg.get(key) is None or cfg[key].get('dataset') is None:
-        raise SystemExit(f'error: the config has no {key}.dataset')
-    for leaf, leaf_key in leaf_datasets(cfg[key].dataset, f'{key}.dataset'):
-        path = missing_path(leaf)
-        if path is not None:
-            raise SystemExit(missing_data_message(path, leaf_key, lib))
-    return cfg[key].dataset
 
 
 def can_show() -> bool:
@@ -129,24 +65,32 @@ def det_sample(data_sample):
     return data_sample
 
 
+def load_dataset(args: argparse.Namespace):
+    """(library, visualizer, dataset) of the phase's dataloader, after checking its paths."""
+    cfg = load_config(args.config, args.cfg_options)  # also imports cfg.custom_imports
+    lib = library_of(cfg)
+    if lib not in VISUALIZERS:
+        fail(f'default_scope must be one of {", ".join(VISUALIZERS)} to browse a dataset, '
+             f'got {lib!r}.')
+    init_library(cfg)
+    key = f'{args.phase}_dataloader'
+    if not isinstance(cfg.get(key), dict) or cfg[key].get('dataset') is None:
+        fail(f'the config has no {key}.dataset; pick another --phase.')
+    check_dataloaders(cfg, [key])
+    try:
+        dataset = library_registry(lib, 'DATASETS').build(cfg[key].dataset)
+    except FileNotFoundError as err:
+        fail(dataset_not_found(str(err.filename or err), f'{key}.dataset',
+                               f'{key}.dataset.data_root=/path/to/data', lib))
+    visualizer = library_registry(lib, 'VISUALIZERS').build(
+        cfg.get('visualizer') or dict(type=VISUALIZERS[lib]))
+    visualizer.dataset_meta = dataset.metainfo
+    return lib, visualizer, dataset
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    lib = library(cfg)
-    init_default_scope(lib)
-    import mmmeta  # noqa: F401  (registers the backbones, like custom_imports does)
-    registry = importlib.import_module(f'{lib}.registry')
-
-    ds_cfg = check_data(cfg, args.phase, lib)
-    try:
-        dataset = registry.DATASETS.build(ds_cfg)
-    except FileNotFoundError as err:
-        raise SystemExit(missing_data_message(str(err.filename or err), f'{args.phase}_dataloader'
-                                              '.dataset', lib))
-    vis_cfg = cfg.get('visualizer') or dict(type=LIBRARIES[lib][0])
-    visualizer = registry.VISUALIZERS.build(vis_cfg)
-    visualizer.dataset_meta = dataset.metainfo
-
+    lib, visualizer, dataset = load_dataset(args)
     show = not args.not_show and can_show()
     if not args.not_show and not show:
         print('no display found: not showing windows (pass --not-show to silence this)')
@@ -175,4 +119,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -31,7 +31,7 @@ import time
 from typing import Dict, Iterator, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, ROOT)  # this checkout's mmmeta (see tools/train.py)
 
 CLS_CONFIG = 'configs/demo/cls_poolformer_s12_demo.py'
 INFER_IMAGES = 4  # validation images the inference tool is shown on
@@ -98,8 +98,8 @@ def last_checkpoint(work_dir: str) -> str:
 def demo_backbone(config: str) -> str:
     """The pretrained backbone file the demo config starts from ('' when it trains from
     scratch)."""
-    from mmengine.config import Config
-    init_cfg = Config.fromfile(osp.join(ROOT, config)).model.backbone.get('init_cfg')
+    from mmmeta.launch import load_config
+    init_cfg = load_config(osp.join(ROOT, config)).model.backbone.get('init_cfg')
     return init_cfg.get('checkpoint', '') if init_cfg else ''
 
 
@@ -212,7 +212,8 @@ def infer_on(val_img_dir: str, work_dir: str, config: str, ckpt: str) -> dict:
 def run(args: argparse.Namespace, data_args: Optional[dict] = None) -> dict:
     """The demo, from the repository root; ``data_args`` replaces the dataset preset (tests
     use a few images)."""
-    from mmmeta.launch import DEMO_DATA_KIND, library_of, load_config
+    from mmmeta.launch import library_of, load_config
+    from mmmeta.make_demo_data import DEMO_DATA_KIND
     start = time.time()
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = args.work_dir or osp.join('work_dirs', name)
