@@ -1,12 +1,12 @@
 """Parameter and MAC counting for archs and configs (as the papers count them, with fvcore's
 rules via mmengine.analysis), plus the ImageNet classifier heads the published figures include.
 """
-import importlib
 from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 
+from .launch import library_registry
 from .models.archs import ARCHS
 from .models.metaformer import MetaFormer
 
@@ -95,7 +95,7 @@ def build_model(cfg: Union[str, 'Config'], device: str = 'cpu') -> nn.Module:
     cfg = cfg if isinstance(cfg, Config) else Config.fromfile(cfg)
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
+    registry = library_registry(scope, 'MODELS')
     model_cfg = cfg.model.copy()
     if model_cfg.get('backbone', {}).get('init_cfg') is not None:
         model_cfg.backbone = dict(model_cfg.backbone, init_cfg=None)

@@ -20,6 +20,8 @@ import traceback
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
+from .checkpoint_keys import CheckpointError
+from .hooks import DivergenceError
 
 VERBOSE_ENV = 'MMMETA_VERBOSE'
 
@@ -61,8 +63,6 @@ _UNEXPECTED_KW = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argu
 
 def explain(err: BaseException) -> Optional[str]:
     """One sentence for an error a user can fix, or None (keep the traceback)."""
-    from .checkpoint import CheckpointError
-    from .hooks import DivergenceError
     for e in _chain(err):
         if isinstance(e, (CheckpointError, DivergenceError)):
             return _REGISTRY_PREFIX.sub('', str(e)).rstrip('.') + '.'

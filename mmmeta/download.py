@@ -24,6 +24,7 @@ from typing import Iterator, Optional
 
 from .checkpoint_keys import CheckpointError
 from .files import atomic_write_text, commit_file
+from .weights import WEIGHTS
 
 CACHE_ENV = 'MMMETA_WEIGHTS_DIR'
 MIRROR_ENV = 'MMMETA_WEIGHTS_MIRROR'
@@ -56,7 +57,6 @@ def file_name(url: str) -> str:
 def published_sha256(url: str) -> Optional[str]:
     """The hash :data:`mmmeta.weights.WEIGHTS` records for ``url`` (None: unknown URL or none
     published)."""
-    from .weights import WEIGHTS
     return next((w.sha256 for w in WEIGHTS.values() if w.url == url), None)
 
 

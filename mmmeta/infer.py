@@ -21,28 +21,28 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .cli import CfgOptionsAction, fail, run_tool
+from .files import load_checkpoint_file
+from .launch import backbone_cfg, check_checkpoint, init_library, library_registry, load_config
+from .load_check import check_checkpoint_fits, file_state
 from .media import VideoWriters, batches, collect_inputs, count_pictures, frames
+from .inferencers import build_task
 
 
 def load_checked_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
                         allow_partial: bool = False):
     """(config, library): the config with ``cfg_options`` merged and no pretrained-backbone
     download, after checking that ``checkpoint`` fills the model it builds."""
-    from .launch import _backbone_cfg, check_checkpoint, init_library, load_config
-    from .load_check import check_checkpoint_fits, file_state
-    from .files import load_checkpoint_file
     cfg = load_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     check_checkpoint(checkpoint, 'the CHECKPOINT argument')
     state = file_state(load_checkpoint_file(checkpoint, source='CHECKPOINT'))
-    backbone = _backbone_cfg(cfg)
+    backbone = backbone_cfg(cfg)
     if backbone.get('init_cfg'):
         backbone['init_cfg'] = None  # the checkpoint holds the backbone too
     lib = init_library(cfg)
-    registry = __import__(f'{lib}.registry', fromlist=['MODELS']).MODELS
-    report = check_checkpoint_fits(registry.build(cfg.model), state, checkpoint, 'CHECKPOINT',
-                                   allow_partial)
+    model = library_registry(lib, 'MODELS').build(cfg.model)
+    report = check_checkpoint_fits(model, state, checkpoint, 'CHECKPOINT', allow_partial)
     print(report, flush=True)
     return cfg, lib
 
@@ -105,7 +105,6 @@ def infer(config: str, checkpoint: str, sources: Sequence[str], out_dir: str = '
           allow_partial: bool = False) -> Dict[str, object]:
     """Predict on ``sources`` (image and video paths), write ``out_dir/vis/`` and
     ``out_dir/predictions.json``; returns where everything went and the records."""
-    from .inferencers import build_task
     if batch_size < 1:
         fail(f'--batch-size must be 1 or more, not {batch_size}.')
     device = pick_device(device)

@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from .checkpoint import (CheckpointError, _shape_summary, convert_backbone, convert_prefixed,
                          detect_layout, unwrap)
+from .models.metaformer import MetaFormer
 
 StateDict = Dict[str, torch.Tensor]
 # mmengine strips this from checkpoint keys before loading (Runner.load_checkpoint).
@@ -86,7 +87,6 @@ def describe_state(state: StateDict) -> str:
 
 
 def describe_model(model: nn.Module) -> str:
-    from .models.metaformer import MetaFormer
     backbone = getattr(model, 'backbone', None)
     if isinstance(backbone, MetaFormer):
         return (f'{type(model).__name__} with a MetaFormer backbone of '
@@ -103,7 +103,6 @@ def coverage(model: nn.Module, state: StateDict) -> Tuple[List[str], List[str], 
                                                           List[str]]:
     """(matched, missing, wrong shape, unused) keys of ``state`` against ``model``, after the
     layout conversion a MetaFormer backbone applies when it loads."""
-    from .models.metaformer import MetaFormer
     own = model.state_dict()
     state = dict(state)
     if isinstance(getattr(model, 'backbone', None), MetaFormer):

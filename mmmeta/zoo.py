@@ -12,6 +12,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import yaml
 
 from .weights import WEIGHTS
+from .analysis import build_model, config_complexity
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (mmmeta is installed editable)
 METAFILE = 'configs/metafile.yml'
@@ -98,7 +99,6 @@ def derived_entry(path: str, cfg) -> dict:
 def measure(path: str) -> Dict[str, object]:
     """Parameters and FLOPs of a config's model at its task's input size (slow: builds it)."""
     import torch
-    from .analysis import build_model, config_complexity
     cfg = load_config(path)
     torch.manual_seed(0)  # a two-stage detector's RoI work depends on its proposals
     shape = collection_of(cfg).flops_input

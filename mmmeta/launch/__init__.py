@@ -34,7 +34,6 @@ from .runner import (build_runner, check_loaded_file, command, drop_disabled_hoo
                      main_train, prepare, read_load_from, run_test, run_train)
 from .verify import main_verify, run_verify
 
-_backbone_cfg = backbone_cfg  # the former private name, which mmmeta.infer imports
 
 __all__ = [
     'accelerator_available', 'adapt_cfg_for_device', 'apply_common_args', 'apply_test_args',

@@ -13,6 +13,7 @@ from mmengine.config import Config
 
 from ..cli import fail
 from .configs import is_remote, iter_dataset_cfgs, iter_metric_cfgs
+from ..make_demo_data import demo_data_hint
 
 # COCO files above this size are checked with a byte scan instead of a full JSON parse, so a
 # 450 MB instances_train2017.json is not parsed twice.
@@ -22,7 +23,6 @@ COCO_KEYS = ('images', 'annotations', 'categories')
 
 def _demo_hint(scope: Optional[str], extra: str = '') -> str:
     """The command that makes the library's demo dataset (the demo code's own knowledge)."""
-    from ..make_demo_data import demo_data_hint
     return demo_data_hint(scope, extra)
 
 

@@ -16,6 +16,9 @@ from .args import (apply_test_args, apply_train_args, build_test_parser, build_t
 from .checks import check_run, check_work_dir
 from .configs import backbone_cfg, init_library, is_remote, library_registry, load_config
 from .device import adapt_cfg_for_device, init_distributed
+from ..checkpoint import load_pretrained
+from ..load_check import (backbone_only_layout, check_checkpoint_fits, describe_state, file_state,
+                          model_for_loading)
 
 
 def build_runner(cfg: Config):
@@ -35,7 +38,6 @@ def read_load_from(cfg: Config, phase: str, allow_partial: bool):
     there is nothing to check: resuming, unset, remote). A backbone-only file of a published
     layout becomes ``model.backbone.init_cfg`` for training (and says so); for testing it is
     refused unless ``allow_partial``. Returns (path, state dict, backbone-only?)."""
-    from ..load_check import backbone_only_layout, describe_state, file_state
     path = cfg.get('load_from', None)
     if not path or cfg.get('resume', False) or is_remote(path):
         return None
@@ -63,8 +65,6 @@ def read_load_from(cfg: Config, phase: str, allow_partial: bool):
 
 def check_loaded_file(runner, phase: str, checked, allow_partial: bool) -> None:
     """Refuse (or, with ``allow_partial``, report) a file that does not fill the model."""
-    from ..checkpoint import load_pretrained
-    from ..load_check import check_checkpoint_fits, model_for_loading
     if checked is None:
         return
     path, state, backbone_only = checked
