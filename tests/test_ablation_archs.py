@@ -202,8 +202,8 @@ def test_authors_file_loads_completely_and_matches(name, tmp_path):
 
 def test_structure_follows_the_authors():
     bb = MetaFormer('metaformer_ppaa_s12')
-    assert [type(b.token_mixer).__name__ for b in (bb.stages[0].blocks[0], bb.stages[2].blocks[0])] \
-        == ['Pooling', 'Attention']
+    first_blocks = (bb.stages[0].blocks[0], bb.stages[2].blocks[0])
+    assert [type(b.token_mixer).__name__ for b in first_blocks] == ['Pooling', 'Attention']
     assert type(bb.stages[0].blocks[0].norm1).__name__ == 'LayerNorm2d'
     assert bb.stages[0].blocks[0].norm1.eps == 1e-5
     assert bb.stages[2].pos_embed.pos_embed.shape == (1, 320, 14, 14)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mmmeta.analysis import arch_complexity, n_params, ImageNetClassifier
+from mmmeta.analysis import ImageNetClassifier, arch_complexity, n_params
 
 ROOT = Path(__file__).resolve().parents[1]
 V1_MACS_G = {'poolformer_s12': 1.8, 'poolformer_s24': 3.4, 'poolformer_s36': 5.0,

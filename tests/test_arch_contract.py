@@ -14,6 +14,8 @@ import torch
 
 from mmmeta import ARCHS, MetaFormer
 
+import helpers
+
 RTOL = 1e-5
 
 
@@ -33,10 +35,7 @@ def pair(arch, **kw):
 
 
 def assert_close(a, b, what, rtol=RTOL):
-    assert a.shape == b.shape and a.dtype == b.dtype, (what, a.shape, b.shape, a.dtype, b.dtype)
-    scale = b.abs().max().item()
-    err = (a.double() - b.double()).abs().max().item()
-    assert err <= rtol * max(scale, 1e-3), f'{what}: max diff {err:.3g} at scale {scale:.3g}'
+    helpers.assert_close(a, b, what, rtol)
 
 
 def maps(model, x):

@@ -7,15 +7,13 @@ import torch
 from mmmeta import ARCHS, MetaFormer
 from mmmeta.models.metaformer import MetaFormerBlock
 
+from helpers import n_params
+
 V1_TRUNK = {'poolformer_s12': 11_401_152, 'poolformer_s24': 20_874_944,
             'poolformer_s36': 30_348_736, 'poolformer_m36': 55_401_984,
             'poolformer_m48': 72_702_912}
 V1_CLS_M = {'poolformer_s12': 11.92, 'poolformer_s24': 21.39, 'poolformer_s36': 30.86,
             'poolformer_m36': 56.17, 'poolformer_m48': 73.47}
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 @pytest.mark.parametrize('arch', sorted(V1_TRUNK))
@@ -157,7 +155,8 @@ def test_with_cp_same_result_and_grads():
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 64, 64)
     la, lb = (sum(o.square().mean() for o in m(x)) for m in (a, b))
-    la.backward(); lb.backward()
+    la.backward()
+    lb.backward()
     assert torch.allclose(la, lb, atol=1e-6)
     ga = a.stages[2].blocks[0].token_mixer.qkv.weight.grad
     gb = b.stages[2].blocks[0].token_mixer.qkv.weight.grad

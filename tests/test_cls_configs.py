@@ -7,7 +7,6 @@ Models are never run on real-sized inputs.
 """
 import functools
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,13 +15,15 @@ pytest.importorskip('mmpretrain')
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-
-import mmmeta  # noqa: E402,F401  (registers MetaFormer into mmpretrain's MODELS)
-from mmpretrain.registry import (DATASETS, METRICS, MODELS, TRANSFORMS)  # noqa: E402
+from mmpretrain.registry import DATASETS, METRICS, MODELS, TRANSFORMS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / 'configs'
+import mmmeta  # noqa: E402,F401  (registers MetaFormer into mmpretrain's MODELS)
+
+from helpers import CONFIG_DIR, n_params  # noqa: E402
+
+# tiny CPU models run much faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures('one_thread')
 SIZES = ('s12', 's24', 's36', 'm36', 'm48')
 # REFERENCE.md section 2, classification parameter counts (millions, 2 decimals)
 REF_PARAMS = {'s12': 11.92, 's24': 21.39, 's36': 30.86, 'm36': 56.17, 'm48': 73.47}
@@ -33,15 +34,6 @@ DEPTHS = {'s12': (2, 2, 6, 2), 's24': (4, 4, 12, 4), 's36': (6, 6, 18, 6),
 DIMS = {'s': (64, 128, 320, 512), 'm': (96, 192, 384, 768)}
 PACKAGE_BASE = re.compile(r'\b(mmpretrain|mmcls|mmdet|mmseg)::')
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny CPU models run much faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def name_of(size: str) -> str:
@@ -226,7 +218,7 @@ def test_param_count(size, monkeypatch):
     assert hasattr(bb, 'norm3') and not any(hasattr(bb, f'norm{i}') for i in range(3))
     dprs = [b.drop_path.p for s in bb.stages for b in s.blocks if hasattr(b.drop_path, 'p')]
     assert max(dprs) == pytest.approx(DROP_PATH[size])
-    n = sum(p.numel() for p in model.parameters())
+    n = n_params(model)
     print(f'{name_of(size)}: {n:,} parameters')
     assert round(n / 1e6, 2) == REF_PARAMS[size], n
 

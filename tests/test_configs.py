@@ -22,10 +22,7 @@ from mmmeta.analysis import build_model  # noqa: E402
 from mmmeta.models import MetaFormer  # noqa: E402
 from mmmeta.weights import WEIGHTS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / 'configs'
-CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
-                 if '_base_' not in p.parts)
+from helpers import CONFIG_DIR, CONFIGS, ROOT, n_params  # noqa: E402
 
 V1_SIZES = ('s12', 's24', 's36', 'm36', 'm48')
 V2_ARCHS = ('poolformerv2_s12', 'convformer_s18', 'caformer_s18')
@@ -70,7 +67,7 @@ NUM_PARAMS = {}
 def num_params(name: str) -> int:
     """Parameter count of the built model (each model is built once per session)."""
     if name not in NUM_PARAMS:
-        NUM_PARAMS[name] = sum(p.numel() for p in build(name).parameters())
+        NUM_PARAMS[name] = n_params(build(name))
     return NUM_PARAMS[name]
 
 
@@ -171,7 +168,7 @@ def test_config_builds(name):
     # other stage does (RetinaNet: no unused stride-4 norm to upset DDP)
     norms = {i for i in range(4) if hasattr(backbone, f'norm{i}')}
     assert norms == set(backbone.out_indices)
-    NUM_PARAMS[name] = sum(p.numel() for p in model.parameters())
+    NUM_PARAMS[name] = n_params(model)
     print(f'{name}: {NUM_PARAMS[name] / 1e6:.3f}M parameters')
 
 

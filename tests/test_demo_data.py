@@ -11,30 +11,25 @@ import pytest
 cv2 = pytest.importorskip('cv2')
 
 from mmmeta import demo_data  # noqa: E402
-from mmmeta.demo_data import (CLASSES, SEG_CLASSES, SEG_PALETTE, make_ade_demo,  # noqa: E402
-                              make_cls_demo, make_coco_demo)
+from mmmeta.demo_data import (  # noqa: E402
+    CLASSES,
+    SEG_CLASSES,
+    SEG_PALETTE,
+    make_ade_demo,
+    make_cls_demo,
+    make_coco_demo,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(num_train=4, num_val=2, size=(96, 128))
+# the module's data sets (conftest.py fixtures coco_root, ade_root), default size and seed
+COCO_DATA = dict(num_train=12, num_val=4)
+ADE_DATA = dict(num_train=6, num_val=3)
 
 
 def tree_bytes(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*'))
             if p.is_file()}
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp('coco')
-    make_coco_demo(root, num_train=12, num_val=4)
-    return root
-
-
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp('ade')
-    make_ade_demo(root, num_train=6, num_val=3)
-    return root
 
 
 # --- determinism and caching -----------------------------------------------------------------

@@ -146,8 +146,8 @@ def test_custom_imports_in_a_config(tmp_path):
     cfg_file = tmp_path / 'cfg.py'
     cfg_file.write_text("custom_imports = dict(imports=['mmmeta'], allow_failed_imports=False)\n"
                         "model = dict(type='MetaFormer', arch='poolformer_s12')\n")
-    from mmengine.config import Config
     from mmdet.registry import MODELS
+    from mmengine.config import Config
     cfg = Config.fromfile(str(cfg_file))
     assert isinstance(MODELS.build(cfg.model), MetaFormer)
 

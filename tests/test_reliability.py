@@ -31,50 +31,38 @@ import torch
 import mmmeta  # noqa: F401  (hooks, checkpoint loader, compat)
 from mmmeta import cli, launch
 from mmmeta.checkpoint import CheckpointError, load_pretrained
-from mmmeta.files import (CheckpointFileError, atomic_write_text, checkpoint_problem,
-                          load_checkpoint_file)
+from mmmeta.files import (
+    CheckpointFileError,
+    atomic_write_text,
+    checkpoint_problem,
+    load_checkpoint_file,
+)
+
+from helpers import ROOT, run_python, run_tool
 
 pytest.importorskip('mmpretrain')
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
 CLS_DEMO = ROOT / 'configs' / 'demo' / 'cls_poolformer_s12_demo.py'
 RETINANET_DEMO = ROOT / 'configs' / 'demo' / 'retinanet_poolformer_s12_demo.py'
 FPN_DEMO = ROOT / 'configs' / 'demo' / 'fpn_poolformer_s12_demo.py'
 DEMO_BACKBONE = ROOT / 'checkpoints' / 'demo' / 'poolformer_s12_shapes.safetensors'
+# the synthetic data sets (conftest.py fixtures cls_root, ade_root, coco_root)
+CLS_DATA = dict(num_train=8, num_val=2, size=(32, 32), seed=0)
+ADE_DATA = dict(num_train=2, num_val=2, size=(64, 64), seed=0)
+COCO_DATA = dict(num_train=2, num_val=2, size=(64, 64), seed=0)
 
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-def run_python(*argv, cwd: Path, env_extra: Dict[str, str] = None, timeout: int = 600):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    env.pop('PYTHONPATH', None)
-    env.pop(cli.VERBOSE_ENV, None)
-    env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    proc.output = proc.stdout + proc.stderr
-    return proc
-
-
-def run_tool(tool: str, *args, cwd: Path, **kw):
-    return run_python(ROOT / 'tools' / tool, *args, cwd=cwd, **kw)
-
-
 def one_error_line(output: str) -> str:
     """The single ``error:`` line of a tool that failed cleanly (and no traceback)."""
     assert 'Traceback' not in output, output[-4000:]
     lines = [line for line in output.splitlines() if line.startswith('error: ')]
     assert len(lines) == 1, output[-4000:]
     return lines[0]
-
-
-@pytest.fixture(scope='module')
-def cls_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_cls_demo
-    root = tmp_path_factory.mktemp('demo_cls')
-    make_cls_demo(root, num_train=8, num_val=2, size=(32, 32), seed=0)
-    return root
 
 
 def cls_config(path: Path, data_root: Path, batch: int = 2, max_iters: int = 4,
@@ -257,6 +245,7 @@ def test_resume_explicit_partial_file_is_refused(uninterrupted, tmp_path):
 
 def test_safe_checkpoint_hook_is_registered_for_every_library():
     from mmengine.registry import HOOKS
+
     from mmmeta.hooks import DivergenceGuardHook, SafeCheckpointHook
     for scope in ('mmdet', 'mmseg', 'mmpretrain'):
         pytest.importorskip(scope)
@@ -390,22 +379,6 @@ def test_guard_stops_at_once_when_weights_are_damaged_or_grad_norm_is_inf():
 # ----------------------------------------------------------------------------------------------
 # 3. Strict, explained loading (load_from / tools/test.py CHECKPOINT)
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_ade_demo
-    root = tmp_path_factory.mktemp('demo_ade')
-    make_ade_demo(root, num_train=2, num_val=2, size=(64, 64), seed=0)
-    return root
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_coco_demo
-    root = tmp_path_factory.mktemp('demo_coco')
-    make_coco_demo(root, num_train=2, num_val=2, size=(64, 64), seed=0)
-    return root
-
-
 def loader_options(root: Path, evaluators: bool) -> List[str]:
     opts = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -570,6 +543,7 @@ def broken(tmp_path_factory) -> Dict[str, Path]:
 @pytest.mark.parametrize('kind', sorted(EXPECTED))
 def test_broken_file_at_each_entry(broken, kind, tmp_path):
     from mmengine.runner.checkpoint import CheckpointLoader
+
     from mmmeta import MetaFormer
     from mmmeta.checkpoint import convert_file
     path = broken[kind]
