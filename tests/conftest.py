@@ -68,3 +68,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The layers do not overlap: a ``unit`` test is never also ``slow`` or ``e2e`` (so that
+    ``pytest -m unit`` stays under a minute)."""
+    wrong = [item.nodeid for item in items if item.get_closest_marker('unit')
+             and (item.get_closest_marker('slow') or item.get_closest_marker('e2e'))]
+    if wrong:
+        raise pytest.UsageError('marked unit and also slow or e2e (pick one layer): '
+                                + ', '.join(wrong[:10]))

@@ -131,3 +131,13 @@ def authors_backbone_key(key: str) -> str:
         if m:
             return rename(m)
     raise AssertionError(f'no authors name known for backbone key {key!r}')
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers (see conftest.py): for a parametrized test whose cases differ in speed
+# ----------------------------------------------------------------------------------------------
+def by_speed(values, slow=()) -> list:
+    """One ``pytest.param`` per value, marked ``slow`` when it is in ``slow``, else ``unit``."""
+    import pytest
+    return [pytest.param(v, marks=pytest.mark.slow if v in slow else pytest.mark.unit)
+            for v in values]

@@ -26,7 +26,7 @@ from helpers import (
     run_tool,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the tools as subprocesses, training
 
 RETINANET = ROOT / 'configs' / 'demo' / 'retinanet_poolformer_s12_demo.py'
 MASK_RCNN = ROOT / 'configs' / 'demo' / 'mask_rcnn_poolformer_s12_demo.py'

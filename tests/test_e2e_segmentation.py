@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import (
-    LOADERS,
-    ROOT,
-    authors_backbone_key,
-    load_with_report,
-    loader_options,
-    randomize_,
-    run_tool,
-)
+import helpers
+from helpers import LOADERS, ROOT, loader_options, run_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the tools as subprocesses, training
 
 DEMO = ROOT / 'configs' / 'demo' / 'fpn_poolformer_s12_demo.py'
 OURS = ROOT / 'configs' / 'fpn_poolformer_s12_40k_ade20k.py'
@@ -169,7 +162,7 @@ def test_same_logits_as_mmseg_poolformer_config():
     torch.manual_seed(0)
     theirs = build_segmentor(theirs_cfg)
     assert type(theirs.backbone).__module__.startswith('mmpretrain'), type(theirs.backbone)
-    randomize_(theirs)
+    helpers.randomize_(theirs)
     ours = build_segmentor(OURS)
     assert type(ours.backbone).__name__ == 'MetaFormer'
 
@@ -198,12 +191,12 @@ def test_same_logits_as_mmseg_poolformer_config():
 def test_authors_mmseg0_checkpoint_evaluates(tmp_path, monkeypatch):
     torch.manual_seed(0)
     original = build_segmentor(OURS)
-    randomize_(original)
+    helpers.randomize_(original)
     state: Dict[str, torch.Tensor] = original.state_dict()
     authors = {}
     for key, value in state.items():
         if key.startswith('backbone.'):
-            key = 'backbone.' + authors_backbone_key(key[len('backbone.'):])
+            key = 'backbone.' + helpers.authors_backbone_key(key[len('backbone.'):])
         authors[key] = value.clone()
     assert {f'backbone.norm{i}.weight' for i in (0, 2, 4, 6)} <= set(authors)
     assert {'backbone.patch_embed.proj.weight', 'backbone.network.0.1.layer_scale_2',
@@ -216,7 +209,7 @@ def test_authors_mmseg0_checkpoint_evaluates(tmp_path, monkeypatch):
 
     torch.manual_seed(1)
     model = build_segmentor(OURS)
-    missing, unexpected = load_with_report(model, path, monkeypatch)
+    missing, unexpected = helpers.load_with_report(model, path, monkeypatch)
     assert missing == [] and unexpected == []
     loaded = model.state_dict()
     assert loaded.keys() == state.keys()
