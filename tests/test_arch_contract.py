@@ -47,6 +47,7 @@ def maps(model, x):
 X = torch.randn(2, 3, 45, 61, generator=torch.Generator().manual_seed(2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_same_maps_and_gradients(arch, mode):
@@ -79,6 +80,7 @@ def test_same_maps_and_gradients(arch, mode):
         assert_close(ag[n], gr, f'{arch} {mode} grad of {n}', rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_autocast_and_inference_mode(arch):
     fast, ref = pair(arch)
@@ -98,6 +100,7 @@ def test_autocast_and_inference_mode(arch):
         assert_close(p, q, f'{arch} inference_mode map {i}')
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('edit', ['inplace', 'data', 'load_state_dict'])
 def test_weight_edits_are_seen(edit):
     fast, ref = pair('poolformer_s12')
@@ -121,6 +124,7 @@ def test_weight_edits_are_seen(edit):
             assert_close(p, q, f'after {edit} edit, map {i}')
 
 
+@pytest.mark.unit
 def test_fast_path_is_used_where_it_can_be():
     m = MetaFormer('poolformer_s12')
     assert m._fusable == [True] * 4 and all(m._use_fused(i, X) for i in range(4))

@@ -59,6 +59,7 @@ def by_type(pipeline, type_name):
 
 
 # ------------------------------------------------------------------------------------ configs
+@pytest.mark.unit
 def test_inventory():
     for size in SIZES:
         assert (CONFIG_DIR / name_of(size)).is_file(), name_of(size)
@@ -72,6 +73,7 @@ def test_inventory():
         assert not PACKAGE_BASE.search(path.read_text()), path
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_model_config(size):
     cfg = load(size)
@@ -95,6 +97,7 @@ def test_model_config(size):
     assert cfg.data_preprocessor == pre  # the Runner's default agrees with the model's
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_data_recipe(size):
     cfg = load(size)
@@ -134,6 +137,7 @@ def test_data_recipe(size):
         assert ev == dict(type='Accuracy', topk=(1, 5)) and METRICS.get(ev.type) is not None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_schedule_recipe(size):
     cfg = load(size)
@@ -157,6 +161,7 @@ def test_schedule_recipe(size):
     assert cfg.train_cfg == dict(by_epoch=True, max_epochs=300, val_interval=1)
 
 
+@pytest.mark.unit
 def test_lr_curve():
     """Warm-up (per iteration) then cosine (per epoch): 4e-3 peak at epoch 5, 1e-5 at the end."""
     from mmengine.optim import build_optim_wrapper
@@ -186,6 +191,7 @@ def test_lr_curve():
     assert lrs[-1] == pytest.approx(1e-5, rel=0.05)
 
 
+@pytest.mark.unit
 def test_weight_decay_groups():
     """Decay 0.05 on conv/linear weights only: norms, biases and layer scales get none."""
     from mmengine.optim import build_optim_wrapper
@@ -206,6 +212,7 @@ def test_weight_decay_groups():
 
 
 # ------------------------------------------------------------------------------------ models
+@pytest.mark.slow
 @pytest.mark.parametrize('size', SIZES)
 def test_param_count(size, monkeypatch):
     # skip the (slow, irrelevant here) truncated-normal init of ~190M parameters
@@ -231,6 +238,7 @@ def _batch(n=2, size=64):
     return dict(inputs=inputs, data_samples=samples)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('augments', [False, True], ids=['plain', 'mixup_cutmix'])
 def test_s12_train_step(augments):
     """One CPU forward/backward in 'loss' mode (with and without the batch augments)."""
@@ -292,6 +300,7 @@ def _official_state(backbone, num_classes=1000):
     return state, names
 
 
+@pytest.mark.slow
 def test_official_checkpoint_loads(tmp_path):
     model = build('s12', train_cfg=None)
     bb = model.backbone
@@ -321,6 +330,7 @@ def test_official_checkpoint_loads(tmp_path):
     assert model.head.fc.weight.shape == head_before.shape
 
 
+@pytest.mark.slow
 def test_mmpretrain_classifier_checkpoint_loads():
     """mmpretrain's poolformer classifier layout (official names under ``backbone.``, final
     norm ``norm6``, head ``head.fc``) loads strictly into the whole classifier."""

@@ -183,10 +183,12 @@ def full_pair(request):
     return make_pair(request.param)
 
 
+@pytest.mark.unit
 def test_full_list_is_current():
     assert set(FULL) <= set(CONFIGS)
 
 
+@pytest.mark.slow
 def test_eval_outputs_and_predictions(pair):
     name, scope, fast, ref, data = pair
     fast.eval(), ref.eval()
@@ -213,6 +215,7 @@ def test_eval_outputs_and_predictions(pair):
             assert_close(x, y, f'{name} prediction field {i}', max(end_to_end_rtol, 1e-4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_gradients_equal(full_pair, mode):
     """Same head outputs with autograd on, and the same gradient for every parameter.
@@ -257,6 +260,7 @@ def test_gradients_equal(full_pair, mode):
     assert all(grads[0][f'backbone.{n}'] is not None for n in bb_params)
 
 
+@pytest.mark.slow
 def test_train_losses_equal(full_pair):
     name, scope, fast, ref, data = full_pair
     losses = []
@@ -271,6 +275,7 @@ def test_train_losses_equal(full_pair):
         assert_close(losses[0][k], losses[1][k], f'{name} {k}', rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_bf16_autocast(full_pair):
     """CPU bf16 autocast runs and matches. mmcv's CPU RoIAlign has no bf16 kernel, so for the
     two-stage detectors the part that can run under it is compared: backbone, neck and RPN."""
