@@ -1,17 +1,19 @@
 """Shared fixtures of the test suite, and its layers.
 
-Layers (markers registered in pytest.ini; every test file sets ``pytestmark``, single tests
-may add ``slow``):
+Layers (markers registered in pytest.ini with --strict-markers; set per file with
+``pytestmark`` or per test; every test of a file carries one of them):
 
-* ``unit``: pure Python and in-process model tests (backbone, mixers, configs, checkpoint
-  mapping, contracts on tiny inputs); no subprocess, no training. ``make test-unit``
-  (``pytest -m unit``) runs them in under a minute on two CPU cores.
-* ``e2e``: the tools as a user runs them (subprocesses), training and testing on the
-  synthetic demo data, packaging.
-* ``slow``: any test that takes more than about 10 s on two shared CPU cores (e.g. the
-  full-size config and checkpoint comparisons); never also ``unit``.
+* ``unit``: library code in-process on tiny inputs (backbone, mixers, config recipes,
+  checkpoint mapping, demo data, the model zoo's metadata): each test well under a second, the
+  layer under a minute on two CPU cores (``make test-unit`` = ``pytest -m unit``).
+* ``e2e``: the tools as a user runs them: subprocesses (tools/*.py, entry points, mim, a
+  wheel in a fresh venv), training and testing on the synthetic demo data, or a tool's main()
+  in-process.
+* ``slow``: too slow for the unit minute: full-size models, every config or arch, timm
+  comparisons, and every test that starts a subprocess or trains (seconds to minutes).
+  A ``unit`` test is never also ``slow`` or ``e2e`` (checked below).
 
-``make test`` runs everything (lint first); ``pytest -m "not slow"`` is the quick full pass.
+``make test`` runs ruff and then everything; ``pytest -m "not slow"`` is a quick broad pass.
 Plain helper functions are in helpers.py (``from helpers import ...``).
 """
 import sys
@@ -64,6 +66,18 @@ def cls_root(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope='module')
 def one_thread():
     """Tiny CPU models run much faster on one thread than on two contended ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_on_one_thread(request):
+    """``unit`` tests run their tiny models on one thread (2-4x less CPU than two threads)."""
+    if request.node.get_closest_marker('unit') is None:
+        yield
+        return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

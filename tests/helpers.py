@@ -132,12 +132,3 @@ def authors_backbone_key(key: str) -> str:
             return rename(m)
     raise AssertionError(f'no authors name known for backbone key {key!r}')
 
-
-# ----------------------------------------------------------------------------------------------
-# Layers (see conftest.py): for a parametrized test whose cases differ in speed
-# ----------------------------------------------------------------------------------------------
-def by_speed(values, slow=()) -> list:
-    """One ``pytest.param`` per value, marked ``slow`` when it is in ``slow``, else ``unit``."""
-    import pytest
-    return [pytest.param(v, marks=pytest.mark.slow if v in slow else pytest.mark.unit)
-            for v in values]

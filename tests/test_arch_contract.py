@@ -124,7 +124,7 @@ def test_weight_edits_are_seen(edit):
             assert_close(p, q, f'after {edit} edit, map {i}')
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_fast_path_is_used_where_it_can_be():
     m = MetaFormer('poolformer_s12')
     assert m._fusable == [True] * 4 and all(m._use_fused(i, X) for i in range(4))

@@ -34,7 +34,7 @@ def test_v1_trunk_and_classifier_params_exact(arch):
     assert round(cls / 1e6, 2) == V1_CLS_M[arch]
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_output_norm_param_totals():
     assert n_params(MetaFormer('poolformer_s12')) - V1_TRUNK['poolformer_s12'] == 2048
     assert n_params(MetaFormer('poolformer_m36')) - V1_TRUNK['poolformer_m36'] == 2880
@@ -163,7 +163,7 @@ def test_norm_eval_keeps_bn_in_eval():
     assert all(not b.training for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_with_cp_same_result_and_grads():
     torch.manual_seed(0)
     a = MetaFormer('caformer_s18', out_indices=(2, 3)).train()

@@ -45,7 +45,7 @@ def build_loaded(arch, path, **kw):
     return m.eval()
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('name', TIMM_FAMILIES)
 @pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
 def test_equal_to_timm_through_converter(name, fmt, tmp_path):
@@ -76,7 +76,7 @@ def to_official_v2(timm_state):
     return out
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['poolformerv2_s12', 'caformer_s18'])
 def test_official_v2_layout(name, tmp_path):
     t = randomised_timm(name)
@@ -111,7 +111,7 @@ def mmpretrain_from_official(state):
                        for k, v in state.items() if not k.startswith('head.')}}
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('copy', ['official', 'openmmlab'])
 def test_official_v1_layout_and_report(tmp_path, copy):
     """The official file and OpenMMLab's copy of it (the configs' URL) load alike."""
@@ -138,7 +138,7 @@ def test_official_v1_layout_and_report(tmp_path, copy):
         assert_same(timm_features(t, x), build_loaded('poolformer_s12', path)(x))
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_report_for_timm_file_names_untrained_norms(tmp_path):
     path = tmp_path / 'timm.pth'
     torch.save(randomised_timm('poolformer_s12').state_dict(), path)
@@ -146,7 +146,7 @@ def test_report_for_timm_file_names_untrained_norms(tmp_path):
     assert 'norm0, norm1, norm2, norm3' in report and 'timm layout' in report
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_depth_mismatch_is_an_error(tmp_path):
     path = tmp_path / 's24.pth'
     torch.save(MetaFormer('poolformer_s24').state_dict(), path)
@@ -155,7 +155,7 @@ def test_depth_mismatch_is_an_error(tmp_path):
     assert 'poolformer_s24' in str(err.value) and 'poolformer_s12' in str(err.value)
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_width_mismatch_is_an_error(tmp_path):
     path = tmp_path / 'm36.pth'
     torch.save({'state_dict': MetaFormer('poolformer_m36').state_dict()}, path)
@@ -207,7 +207,7 @@ def test_prefix_and_detector_checkpoint(tmp_path):
                                                   src.state_dict().values()))
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_load_state_dict_hook_converts_inside_a_parent(tmp_path):
     """A detector-style parent loading an official-layout backbone converts on the fly."""
     t = randomised_timm('poolformer_s12')
@@ -243,7 +243,7 @@ def test_convert_tool(tmp_path):
     assert bad.returncode != 0 and 'does not match' in bad.stderr and 'Traceback' not in bad.stderr
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('file_arch, model_arch, what', [
     ('caformer_s18', 'convformer_s18', 'different layers'),
     ('identityformer_s12', 'randformer_s12', 'different layers'),

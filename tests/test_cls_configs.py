@@ -161,7 +161,7 @@ def test_schedule_recipe(size):
     assert cfg.train_cfg == dict(by_epoch=True, max_epochs=300, val_interval=1)
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_lr_curve():
     """Warm-up (per iteration) then cosine (per epoch): 4e-3 peak at epoch 5, 1e-5 at the end."""
     from mmengine.optim import build_optim_wrapper
@@ -191,7 +191,7 @@ def test_lr_curve():
     assert lrs[-1] == pytest.approx(1e-5, rel=0.05)
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_weight_decay_groups():
     """Decay 0.05 on conv/linear weights only: norms, biases and layer scales get none."""
     from mmengine.optim import build_optim_wrapper

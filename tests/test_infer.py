@@ -57,7 +57,7 @@ def inputs(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_folder_and_video(checkpoint, inputs, tmp_path, capsys):
     options = ['--cfg-options', 'model.backbone.depths=[1,1,1,1]',
                'model.test_cfg.score_thr=0.0']
@@ -84,7 +84,7 @@ def test_folder_and_video(checkpoint, inputs, tmp_path, capsys):
     assert f'predictions  {out / "video" / "predictions.json"}' in printed
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('make, expected', [
     (lambda d: d / 'missing.jpg', 'input not found'),
     (lambda d: d / 'notes.txt', "not an image or a video this tool reads (extension '.txt')"),
@@ -101,7 +101,7 @@ def test_bad_input_is_one_sentence(checkpoint, tmp_path, capsys, make, expected)
     assert expected in message and 'Traceback' not in message
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     """The demo backbone file is no detector: one sentence with counts and the fix."""
     import cv2

@@ -65,7 +65,7 @@ def test_one_entry_per_config_and_index():
     assert index == {'Import': [zoo.METAFILE]}
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_metafile_is_what_the_tool_writes():
     """Derived fields and collections are current: `zoo_tables.py --measure` would change
     nothing but measurements (so hand-written results survive it)."""
@@ -95,7 +95,7 @@ def test_entry_follows_from_config(path):
     assert got['Metadata']['FLOPs Input (HxW)'] == f'{size[0]}x{size[1]}'
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS)
 def test_parameters_measured(path):
     assert entry(path)['Metadata']['Parameters'] == count_params(zoo.load_config(path)), (

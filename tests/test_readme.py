@@ -26,7 +26,7 @@ def test_readme_has_python_snippets():
     assert SNIPPETS
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('i', range(len(SNIPPETS)))
 def test_snippet_runs(i, tmp_path):
     code = SNIPPETS[i]

@@ -268,7 +268,7 @@ def test_safe_checkpoint_hook_is_registered_for_every_library():
             assert registry.get('mmmeta.SafeCheckpointHook') is SafeCheckpointHook
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_every_config_uses_the_safe_hooks():
     from mmengine.config import Config
     configs = sorted((ROOT / 'configs').glob('*.py')) + sorted(
@@ -471,7 +471,7 @@ def test_backbone_file_as_checkpoint_is_refused(coco_root, tmp_path):
     assert '--allow-partial' in line and not re.search(r'mAP: \d', proc.output)
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_backbone_file_as_load_from_goes_into_the_backbone():
     cfg = launch.load_config(str(RETINANET_DEMO))
     cfg.load_from = str(DEMO_BACKBONE)
@@ -503,7 +503,7 @@ def test_load_from_in_training_must_fit(uninterrupted, tmp_path):
     prepared(headless, '--allow-partial')
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_checkpoint_fits_report(retinanet_ckpt):
     from mmmeta.load_check import check_checkpoint_fits, file_state
     model = build_model(RETINANET_DEMO, ['model.backbone.init_cfg=None'])
@@ -701,7 +701,7 @@ def test_unknown_config_keys(item, expected, cls_root, tmp_path, capsys):
     assert expected in message, message
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_every_config_passes_the_key_check():
     from mmengine.config import Config
     for path in sorted((ROOT / 'configs').glob('*.py')) + sorted(
