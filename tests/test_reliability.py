@@ -570,7 +570,7 @@ def broken(tmp_path_factory) -> Dict[str, Path]:
     return make_broken_files(tmp_path_factory.mktemp('broken'))
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', sorted(EXPECTED))
 def test_broken_file_at_each_entry(broken, kind, tmp_path):
     from mmengine.runner.checkpoint import CheckpointLoader
