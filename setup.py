@@ -63,7 +63,7 @@ EXTRAS = {
     'mm': ['mmcv>=2.0.0,<2.2.0', 'mmdet>=3.3.0,<3.4.0', 'mmsegmentation>=1.2.0,<1.3.0',
            'mmpretrain>=1.2.0,<1.3.0', 'pycocotools>=2.0.8', 'ftfy', 'regex', 'opencv-python',
            'matplotlib'],
-    'tests': ['pytest>=7', 'timm>=1.0', 'openmim>=0.3.9'],
+    'tests': ['pytest>=7', 'timm>=1.0', 'openmim>=0.3.9', 'ruff>=0.17.5,<0.18'],
 }
 EXTRAS['tests'] = EXTRAS['tests'] + EXTRAS['mm']
 

@@ -179,6 +179,7 @@ def rel(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(AUTHORS))
 def test_authors_file_loads_completely_and_matches(name, tmp_path):
     theirs = authors_model(name)
@@ -200,10 +201,11 @@ def test_authors_file_loads_completely_and_matches(name, tmp_path):
             assert rel(a, b) < 1e-5, (name, i, rel(a, b))
 
 
+@pytest.mark.slow
 def test_structure_follows_the_authors():
     bb = MetaFormer('metaformer_ppaa_s12')
-    assert [type(b.token_mixer).__name__ for b in (bb.stages[0].blocks[0], bb.stages[2].blocks[0])] \
-        == ['Pooling', 'Attention']
+    first_blocks = (bb.stages[0].blocks[0], bb.stages[2].blocks[0])
+    assert [type(b.token_mixer).__name__ for b in first_blocks] == ['Pooling', 'Attention']
     assert type(bb.stages[0].blocks[0].norm1).__name__ == 'LayerNorm2d'
     assert bb.stages[0].blocks[0].norm1.eps == 1e-5
     assert bb.stages[2].pos_embed.pos_embed.shape == (1, 320, 14, 14)
@@ -219,6 +221,7 @@ def test_structure_follows_the_authors():
     assert MetaFormer('poolformer_hybrid_s12').arch_settings == bb.arch_settings
 
 
+@pytest.mark.slow
 def test_position_embedding_is_resized_bicubically():
     pe = PositionEmbedding(8, 14)
     with torch.no_grad():
@@ -237,6 +240,7 @@ def test_position_embedding_is_resized_bicubically():
     assert bb.stages[2].pos_embed.pos_embed.grad.abs().sum() > 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', ['poolformer_s12', 'metaformer_ppaa_s12'])
 def test_v1_init_leaves_stem_and_downsampling_at_pytorch_default(name):
     torch.manual_seed(0)
@@ -253,6 +257,7 @@ def test_v1_init_leaves_stem_and_downsampling_at_pytorch_default(name):
     assert v2.stem.conv.weight.std().item() == pytest.approx(0.02, rel=0.15)
 
 
+@pytest.mark.unit
 def test_random_mixing_draws_a_matrix_per_layer():
     torch.manual_seed(0)
     bb = MetaFormer('randformer_s12')

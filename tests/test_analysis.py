@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from mmmeta.analysis import arch_complexity, n_params, ImageNetClassifier
+from mmmeta.analysis import ImageNetClassifier, arch_complexity, n_params
+
+# every test builds full-size models (or runs the tool): seconds each on two shared cores
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 V1_MACS_G = {'poolformer_s12': 1.8, 'poolformer_s24': 3.4, 'poolformer_s36': 5.0,
@@ -37,6 +40,7 @@ def test_attention_macs_are_counted():
     assert abs(arch_complexity('caformer_s18')['macs'] / 1e9 - 4.1) < 0.05
 
 
+@pytest.mark.e2e
 def test_get_flops_tool():
     out = subprocess.run([sys.executable, str(ROOT / 'tools/analysis/get_flops.py'),
                           'poolformer_s12'], capture_output=True, text=True, check=True).stdout

@@ -14,6 +14,8 @@ import torch
 
 from mmmeta import ARCHS, MetaFormer
 
+import helpers
+
 RTOL = 1e-5
 
 
@@ -33,10 +35,7 @@ def pair(arch, **kw):
 
 
 def assert_close(a, b, what, rtol=RTOL):
-    assert a.shape == b.shape and a.dtype == b.dtype, (what, a.shape, b.shape, a.dtype, b.dtype)
-    scale = b.abs().max().item()
-    err = (a.double() - b.double()).abs().max().item()
-    assert err <= rtol * max(scale, 1e-3), f'{what}: max diff {err:.3g} at scale {scale:.3g}'
+    helpers.assert_close(a, b, what, rtol)
 
 
 def maps(model, x):
@@ -48,6 +47,7 @@ def maps(model, x):
 X = torch.randn(2, 3, 45, 61, generator=torch.Generator().manual_seed(2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_same_maps_and_gradients(arch, mode):
@@ -80,6 +80,7 @@ def test_same_maps_and_gradients(arch, mode):
         assert_close(ag[n], gr, f'{arch} {mode} grad of {n}', rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_autocast_and_inference_mode(arch):
     fast, ref = pair(arch)
@@ -99,6 +100,7 @@ def test_autocast_and_inference_mode(arch):
         assert_close(p, q, f'{arch} inference_mode map {i}')
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('edit', ['inplace', 'data', 'load_state_dict'])
 def test_weight_edits_are_seen(edit):
     fast, ref = pair('poolformer_s12')
@@ -122,6 +124,7 @@ def test_weight_edits_are_seen(edit):
             assert_close(p, q, f'after {edit} edit, map {i}')
 
 
+@pytest.mark.slow
 def test_fast_path_is_used_where_it_can_be():
     m = MetaFormer('poolformer_s12')
     assert m._fusable == [True] * 4 and all(m._use_fused(i, X) for i in range(4))

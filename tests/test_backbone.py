@@ -7,6 +7,8 @@ import torch
 from mmmeta import ARCHS, MetaFormer
 from mmmeta.models.metaformer import MetaFormerBlock
 
+from helpers import n_params
+
 V1_TRUNK = {'poolformer_s12': 11_401_152, 'poolformer_s24': 20_874_944,
             'poolformer_s36': 30_348_736, 'poolformer_m36': 55_401_984,
             'poolformer_m48': 72_702_912}
@@ -14,10 +16,7 @@ V1_CLS_M = {'poolformer_s12': 11.92, 'poolformer_s24': 21.39, 'poolformer_s36': 
             'poolformer_m36': 56.17, 'poolformer_m48': 73.47}
 
 
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(V1_TRUNK))
 def test_v1_trunk_and_classifier_params_exact(arch):
     trunk = MetaFormer(arch, out_norm=False)
@@ -35,11 +34,13 @@ def test_v1_trunk_and_classifier_params_exact(arch):
     assert round(cls / 1e6, 2) == V1_CLS_M[arch]
 
 
+@pytest.mark.slow
 def test_output_norm_param_totals():
     assert n_params(MetaFormer('poolformer_s12')) - V1_TRUNK['poolformer_s12'] == 2048
     assert n_params(MetaFormer('poolformer_m36')) - V1_TRUNK['poolformer_m36'] == 2880
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('hw', [(32, 32), (33, 47), (97, 130), (224, 224), (4, 4), (5, 9)])
 def test_output_shapes_any_size(hw):
     m = MetaFormer('poolformer_s12').eval()
@@ -51,6 +52,7 @@ def test_output_shapes_any_size(hw):
         eh, ew = math.ceil(eh / 2), math.ceil(ew / 2)
 
 
+@pytest.mark.unit
 def test_800_gives_reference_sizes():
     m = MetaFormer('poolformer_s12', out_norm=False).eval()
     with torch.no_grad():
@@ -58,6 +60,7 @@ def test_800_gives_reference_sizes():
     assert [o.shape[2] for o in outs] == [200, 100, 50, 25]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_every_arch_multiscale_strides(arch):
     m = MetaFormer(arch).eval()
@@ -67,6 +70,7 @@ def test_every_arch_multiscale_strides(arch):
     assert [o.shape[1] for o in outs] == list(ARCHS[arch]['dims'])
 
 
+@pytest.mark.unit
 def test_out_indices_negative_and_partial():
     m = MetaFormer('poolformer_s12', out_indices=(-3, -1))
     assert m.out_indices == (1, 3)
@@ -77,23 +81,27 @@ def test_out_indices_negative_and_partial():
     assert len(early.stages) == 2  # later stages are not built (no unused parameters in DDP)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('bad', [(4,), (0, 0), (-5,), (), ('a',)])
 def test_bad_out_indices(bad):
     with pytest.raises(ValueError, match='out_indices'):
         MetaFormer('poolformer_s12', out_indices=bad)
 
 
+@pytest.mark.unit
 def test_unknown_arch_lists_valid_names():
     with pytest.raises(ValueError) as err:
         MetaFormer('poolformer_s13')
     assert 'poolformer_s12' in str(err.value) and 'caformer_b36' in str(err.value)
 
 
+@pytest.mark.unit
 def test_unknown_argument_is_named():
     with pytest.raises(TypeError, match='depth'):
         MetaFormer('poolformer_s12', depth=50)  # a ResNet key leaking from a base config
 
 
+@pytest.mark.unit
 def test_unknown_mixer_norm_act():
     with pytest.raises(ValueError, match='token mixer'):
         MetaFormer('poolformer_s12', token_mixers='conv5')
@@ -105,11 +113,13 @@ def test_unknown_mixer_norm_act():
         MetaFormer('poolformer_s12', token_mixers=['pooling'] * 3)
 
 
+@pytest.mark.unit
 def test_too_small_input_is_clear():
     with pytest.raises(ValueError, match='H, W >= 4'):
         MetaFormer('poolformer_s12')(torch.randn(1, 3, 3, 64))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('frozen', [0, 1, 3])
 def test_frozen_stages_no_grad_and_eval(frozen):
     m = MetaFormer('poolformer_s12', frozen_stages=frozen, norm_cfg=dict(type='BN'))
@@ -127,6 +137,7 @@ def test_frozen_stages_no_grad_and_eval(frozen):
         assert all(p.grad is not None for p in m.stages[i].parameters() if p.requires_grad)
 
 
+@pytest.mark.unit
 def test_frozen_minus_one_trains_everything():
     m = MetaFormer('poolformer_s12', frozen_stages=-1)
     assert all(p.requires_grad for p in m.parameters())
@@ -134,6 +145,7 @@ def test_frozen_minus_one_trains_everything():
         MetaFormer('poolformer_s12', frozen_stages=5)
 
 
+@pytest.mark.unit
 def test_frozen_bn_statistics_do_not_move():
     m = MetaFormer('poolformer_s12', frozen_stages=1, norm_cfg=dict(type='BN'))
     m.train()
@@ -144,12 +156,14 @@ def test_frozen_bn_statistics_do_not_move():
                            torch.zeros_like(m.stages[1].blocks[0].norm1.running_mean))
 
 
+@pytest.mark.unit
 def test_norm_eval_keeps_bn_in_eval():
     m = MetaFormer('poolformer_s12', norm_cfg=dict(type='BN'), norm_eval=True)
     m.train()
     assert all(not b.training for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))
 
 
+@pytest.mark.slow
 def test_with_cp_same_result_and_grads():
     torch.manual_seed(0)
     a = MetaFormer('caformer_s18', out_indices=(2, 3)).train()
@@ -157,13 +171,15 @@ def test_with_cp_same_result_and_grads():
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 64, 64)
     la, lb = (sum(o.square().mean() for o in m(x)) for m in (a, b))
-    la.backward(); lb.backward()
+    la.backward()
+    lb.backward()
     assert torch.allclose(la, lb, atol=1e-6)
     ga = a.stages[2].blocks[0].token_mixer.qkv.weight.grad
     gb = b.stages[2].blocks[0].token_mixer.qkv.weight.grad
     assert torch.allclose(ga, gb, atol=1e-6)
 
 
+@pytest.mark.unit
 def test_in_channels_and_drop_path():
     m = MetaFormer('poolformer_s12', in_channels=1, drop_path_rate=0.3)
     assert m.stem.conv.in_channels == 1
@@ -173,6 +189,7 @@ def test_in_channels_and_drop_path():
     m(torch.randn(2, 1, 64, 64))
 
 
+@pytest.mark.unit
 def test_block_is_the_metaformer_formula():
     torch.manual_seed(0)
     blk = MetaFormerBlock(16, 4, 'pooling', layer_scale_init=0.5).eval()
@@ -185,6 +202,7 @@ def test_block_is_the_metaformer_formula():
     assert torch.allclose(blk(x), z, atol=1e-6)
 
 
+@pytest.mark.unit
 def test_v2_structure():
     m = MetaFormer('caformer_s18')
     assert m.stem.norm.bias is None and m.stages[1].downsample.norm.bias is None

@@ -45,6 +45,7 @@ def build_loaded(arch, path, **kw):
     return m.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', TIMM_FAMILIES)
 @pytest.mark.parametrize('fmt', ['pth', 'safetensors'])
 def test_equal_to_timm_through_converter(name, fmt, tmp_path):
@@ -76,6 +77,7 @@ def to_official_v2(timm_state):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['poolformerv2_s12', 'caformer_s18'])
 def test_official_v2_layout(name, tmp_path):
     t = randomised_timm(name)
@@ -110,6 +112,7 @@ def mmpretrain_from_official(state):
                        for k, v in state.items() if not k.startswith('head.')}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('copy', ['official', 'openmmlab'])
 def test_official_v1_layout_and_report(tmp_path, copy):
     """The official file and OpenMMLab's copy of it (the configs' URL) load alike."""
@@ -136,6 +139,7 @@ def test_official_v1_layout_and_report(tmp_path, copy):
         assert_same(timm_features(t, x), build_loaded('poolformer_s12', path)(x))
 
 
+@pytest.mark.slow
 def test_report_for_timm_file_names_untrained_norms(tmp_path):
     path = tmp_path / 'timm.pth'
     torch.save(randomised_timm('poolformer_s12').state_dict(), path)
@@ -143,6 +147,7 @@ def test_report_for_timm_file_names_untrained_norms(tmp_path):
     assert 'norm0, norm1, norm2, norm3' in report and 'timm layout' in report
 
 
+@pytest.mark.slow
 def test_depth_mismatch_is_an_error(tmp_path):
     path = tmp_path / 's24.pth'
     torch.save(MetaFormer('poolformer_s24').state_dict(), path)
@@ -151,6 +156,7 @@ def test_depth_mismatch_is_an_error(tmp_path):
     assert 'poolformer_s24' in str(err.value) and 'poolformer_s12' in str(err.value)
 
 
+@pytest.mark.slow
 def test_width_mismatch_is_an_error(tmp_path):
     path = tmp_path / 'm36.pth'
     torch.save({'state_dict': MetaFormer('poolformer_m36').state_dict()}, path)
@@ -158,6 +164,7 @@ def test_width_mismatch_is_an_error(tmp_path):
         load_pretrained(MetaFormer('poolformer_s36'), str(path), logger='silent')
 
 
+@pytest.mark.unit
 def test_missing_file_message(tmp_path):
     m = MetaFormer('poolformer_s12',
                    init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
@@ -170,6 +177,7 @@ class Evil:
         return (print, ('pwned',))
 
 
+@pytest.mark.unit
 def test_pickled_code_is_not_executed(tmp_path, capsys):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': MetaFormer('poolformer_s12').state_dict(), 'x': Evil()}, path)
@@ -178,6 +186,7 @@ def test_pickled_code_is_not_executed(tmp_path, capsys):
     assert 'pwned' not in capsys.readouterr().out
 
 
+@pytest.mark.unit
 def test_unknown_layout(tmp_path):
     path = tmp_path / 'resnet.pth'
     torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7)}, path)
@@ -185,6 +194,7 @@ def test_unknown_layout(tmp_path):
         load_pretrained(MetaFormer('poolformer_s12'), str(path), logger='silent')
 
 
+@pytest.mark.unit
 def test_prefix_and_detector_checkpoint(tmp_path):
     src = MetaFormer('poolformer_s12', out_indices=(1, 2, 3))
     state = {'backbone.' + k: v for k, v in src.state_dict().items()}
@@ -198,6 +208,7 @@ def test_prefix_and_detector_checkpoint(tmp_path):
                                                   src.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_load_state_dict_hook_converts_inside_a_parent(tmp_path):
     """A detector-style parent loading an official-layout backbone converts on the fly."""
     t = randomised_timm('poolformer_s12')
@@ -215,6 +226,8 @@ def test_load_state_dict_hook_converts_inside_a_parent(tmp_path):
         assert_same(timm_features(t, x), parent.backbone.eval()(x))
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_convert_tool(tmp_path):
     t = randomised_timm('poolformerv2_s12')
     src, dst = tmp_path / 'v2.pth', tmp_path / 'out' / 'v2_mmmeta.safetensors'
@@ -231,6 +244,7 @@ def test_convert_tool(tmp_path):
     assert bad.returncode != 0 and 'does not match' in bad.stderr and 'Traceback' not in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('file_arch, model_arch, what', [
     ('caformer_s18', 'convformer_s18', 'different layers'),
     ('identityformer_s12', 'randformer_s12', 'different layers'),

@@ -8,7 +8,6 @@ Models are never run on real-sized inputs.
 """
 import functools
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,13 +16,15 @@ pytest.importorskip('mmpretrain')
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-
-import mmmeta  # noqa: E402,F401  (registers MetaFormer into mmpretrain's MODELS)
-from mmpretrain.registry import (DATASETS, METRICS, MODELS, TRANSFORMS)  # noqa: E402
+from mmpretrain.registry import DATASETS, METRICS, MODELS, TRANSFORMS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / 'configs'
+import mmmeta  # noqa: E402,F401  (registers MetaFormer into mmpretrain's MODELS)
+
+from helpers import CONFIG_DIR, n_params  # noqa: E402
+
+# tiny CPU models run much faster on one thread than on two contended ones
+pytestmark = pytest.mark.usefixtures('one_thread')
 SIZES = ('s12', 's24', 's36', 'm36', 'm48')
 # published ImageNet classifier parameter counts (sail-sg/poolformer README) (millions, 2 decimals)
 REF_PARAMS = {'s12': 11.92, 's24': 21.39, 's36': 30.86, 'm36': 56.17, 'm48': 73.47}
@@ -34,15 +35,6 @@ DEPTHS = {'s12': (2, 2, 6, 2), 's24': (4, 4, 12, 4), 's36': (6, 6, 18, 6),
 DIMS = {'s': (64, 128, 320, 512), 'm': (96, 192, 384, 768)}
 PACKAGE_BASE = re.compile(r'\b(mmpretrain|mmcls|mmdet|mmseg)::')
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny CPU models run much faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def name_of(size: str) -> str:
@@ -68,6 +60,7 @@ def by_type(pipeline, type_name):
 
 
 # ------------------------------------------------------------------------------------ configs
+@pytest.mark.unit
 def test_inventory():
     for size in SIZES:
         assert (CONFIG_DIR / name_of(size)).is_file(), name_of(size)
@@ -81,6 +74,7 @@ def test_inventory():
         assert not PACKAGE_BASE.search(path.read_text()), path
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_model_config(size):
     cfg = load(size)
@@ -104,6 +98,7 @@ def test_model_config(size):
     assert cfg.data_preprocessor == pre  # the Runner's default agrees with the model's
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_data_recipe(size):
     cfg = load(size)
@@ -143,6 +138,7 @@ def test_data_recipe(size):
         assert ev == dict(type='Accuracy', topk=(1, 5)) and METRICS.get(ev.type) is not None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('size', SIZES)
 def test_schedule_recipe(size):
     cfg = load(size)
@@ -166,6 +162,7 @@ def test_schedule_recipe(size):
     assert cfg.train_cfg == dict(by_epoch=True, max_epochs=300, val_interval=1)
 
 
+@pytest.mark.slow
 def test_lr_curve():
     """Warm-up (per iteration) then cosine (per epoch): 4e-3 peak at epoch 5, 1e-5 at the end."""
     from mmengine.optim import build_optim_wrapper
@@ -195,6 +192,7 @@ def test_lr_curve():
     assert lrs[-1] == pytest.approx(1e-5, rel=0.05)
 
 
+@pytest.mark.slow
 def test_weight_decay_groups():
     """Decay 0.05 on conv/linear weights only: norms, biases and layer scales get none."""
     from mmengine.optim import build_optim_wrapper
@@ -215,6 +213,7 @@ def test_weight_decay_groups():
 
 
 # ------------------------------------------------------------------------------------ models
+@pytest.mark.slow
 @pytest.mark.parametrize('size', SIZES)
 def test_param_count(size, monkeypatch):
     # skip the (slow, irrelevant here) truncated-normal init of ~190M parameters
@@ -227,7 +226,7 @@ def test_param_count(size, monkeypatch):
     assert hasattr(bb, 'norm3') and not any(hasattr(bb, f'norm{i}') for i in range(3))
     dprs = [b.drop_path.p for s in bb.stages for b in s.blocks if hasattr(b.drop_path, 'p')]
     assert max(dprs) == pytest.approx(DROP_PATH[size])
-    n = sum(p.numel() for p in model.parameters())
+    n = n_params(model)
     print(f'{name_of(size)}: {n:,} parameters')
     assert round(n / 1e6, 2) == REF_PARAMS[size], n
 
@@ -240,6 +239,7 @@ def _batch(n=2, size=64):
     return dict(inputs=inputs, data_samples=samples)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('augments', [False, True], ids=['plain', 'mixup_cutmix'])
 def test_s12_train_step(augments):
     """One CPU forward/backward in 'loss' mode (with and without the batch augments)."""
@@ -301,6 +301,7 @@ def _official_state(backbone, num_classes=1000):
     return state, names
 
 
+@pytest.mark.slow
 def test_official_checkpoint_loads(tmp_path):
     model = build('s12', train_cfg=None)
     bb = model.backbone
@@ -330,6 +331,7 @@ def test_official_checkpoint_loads(tmp_path):
     assert model.head.fc.weight.shape == head_before.shape
 
 
+@pytest.mark.slow
 def test_mmpretrain_classifier_checkpoint_loads():
     """mmpretrain's poolformer classifier layout (official names under ``backbone.``, final
     norm ``norm6``, head ``head.fc``) loads strictly into the whole classifier."""

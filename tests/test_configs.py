@@ -23,10 +23,7 @@ from mmmeta.analysis import build_model  # noqa: E402
 from mmmeta.models import MetaFormer  # noqa: E402
 from mmmeta.weights import WEIGHTS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / 'configs'
-CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
-                 if '_base_' not in p.parts)
+from helpers import CONFIG_DIR, CONFIGS, ROOT, n_params  # noqa: E402
 
 V1_SIZES = ('s12', 's24', 's36', 'm36', 'm48')
 V2_ARCHS = ('poolformerv2_s12', 'convformer_s18', 'caformer_s18')
@@ -71,7 +68,7 @@ NUM_PARAMS = {}
 def num_params(name: str) -> int:
     """Parameter count of the built model (each model is built once per session)."""
     if name not in NUM_PARAMS:
-        NUM_PARAMS[name] = sum(p.numel() for p in build(name).parameters())
+        NUM_PARAMS[name] = n_params(build(name))
     return NUM_PARAMS[name]
 
 
@@ -106,6 +103,7 @@ def by_type(pipeline, type_name):
 
 
 # ------------------------------------------------------------------------------------ inventory
+@pytest.mark.unit
 def test_inventory():
     expected = {f'{det}_poolformer_{s}_1x_coco.py' for det in ('retinanet', 'mask_rcnn')
                 for s in V1_SIZES}
@@ -117,6 +115,7 @@ def test_inventory():
     assert expected <= set(CONFIGS), sorted(expected - set(CONFIGS))
 
 
+@pytest.mark.unit
 def test_no_package_base_references():
     """`mmdet::`/`mmseg::` bases need pkg_resources lookups that break on new setuptools."""
     for path in CONFIG_DIR.rglob('*.py'):
@@ -129,6 +128,7 @@ MODEL_BASES = sorted(f'_base_/models/{p.name}'
                      for p in (CONFIG_DIR / '_base_' / 'models').glob('*.py'))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', CONFIGS + MODEL_BASES)
 def test_backbone_weights_are_the_published_url(name):
     """A backbone that starts from ImageNet weights names the URL of mmmeta/weights.py for its
@@ -144,6 +144,7 @@ def test_backbone_weights_are_the_published_url(name):
         assert init_cfg == dict(type='Pretrained', checkpoint=WEIGHTS[bb.arch].url)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds(name):
     cfg = load(name)
@@ -172,10 +173,11 @@ def test_config_builds(name):
     # other stage does (RetinaNet: no unused stride-4 norm to upset DDP)
     norms = {i for i in range(4) if hasattr(backbone, f'norm{i}')}
     assert norms == set(backbone.out_indices)
-    NUM_PARAMS[name] = sum(p.numel() for p in model.parameters())
+    NUM_PARAMS[name] = n_params(model)
     print(f'{name}: {NUM_PARAMS[name] / 1e6:.3f}M parameters')
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', CONFIGS)
 def test_pipelines_and_metrics_registered(name):
     """Every transform, dataset and metric type of the config exists in its library."""
@@ -201,6 +203,7 @@ def test_pipelines_and_metrics_registered(name):
             assert METRICS.get(ev.type) is not None, ev.type
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(REF_PARAMS))
 def test_param_count_matches_paper(name):
     got = num_params(name) / 1e6
@@ -244,6 +247,7 @@ def check_det_schedule(cfg, lr, wrapper='OptimWrapper'):
     assert cfg.default_scope == 'mmdet' and cfg.resume is False and cfg.load_from is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', full_configs('retinanet'))
 def test_retinanet_recipe(name):
     cfg = load(name)
@@ -264,6 +268,7 @@ def test_retinanet_recipe(name):
     assert cfg.model.bbox_head.anchor_generator.strides == [8, 16, 32, 64, 128]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', full_configs('mask_rcnn'))
 def test_mask_rcnn_recipe(name):
     cfg = load(name)
@@ -282,6 +287,7 @@ def test_mask_rcnn_recipe(name):
 
 
 # ------------------------------------------------------------------------------------ segmentation
+@pytest.mark.unit
 @pytest.mark.parametrize('name', full_configs('fpn'))
 def test_semantic_fpn_recipe(name):
     cfg = load(name)
@@ -346,6 +352,7 @@ PRETRAINED_DEMOS = tuple(f'demo/{d}_poolformer_s12_demo.py'
                          for d in ('retinanet', 'mask_rcnn', 'fpn'))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('name', DEMOS)
 def test_demo_config(name):
     cfg = load(name)
@@ -397,6 +404,7 @@ def test_demo_config(name):
         assert tuple(crop.crop_size) == tuple(cfg.model.data_preprocessor.size) == (256, 256)
 
 
+@pytest.mark.slow
 def test_demo_backbone_file_loads_into_the_demo_models():
     """The shipped demo backbone (made by tools/demo.py --pretrain) is a complete PoolFormer-S12
     trunk in mmmeta's layout: it loads with nothing missing but the per-output norms that
@@ -419,6 +427,7 @@ def test_demo_backbone_file_loads_into_the_demo_models():
         assert load(name).model.backbone.init_cfg.checkpoint == DEMO_BACKBONE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', [n for n in DEMOS if n not in PRETRAINED_DEMOS])
 def test_demo_layer_scales_get_their_lr(name):
     """From random init (the demo backbone's pretraining) the layer scales (1e-5 at init) get
@@ -440,6 +449,7 @@ def test_demo_layer_scales_get_their_lr(name):
     assert len(others) > len(scales) and others == pytest.approx([base] * len(others))
 
 
+@pytest.mark.unit
 def test_detection_demo_configs_match_the_generated_data():
     """The detection demos train and test at the size tools/make_demo_data.py writes."""
     from mmmeta.demo_data import DEMO_PRESETS
@@ -453,6 +463,7 @@ def test_detection_demo_configs_match_the_generated_data():
             assert tuple(by_type(pipeline, 'Resize')[0].scale) == (w, h), name
 
 
+@pytest.mark.unit
 def test_mask_rcnn_demo_is_cut_to_cpu_size():
     """The Mask R-CNN demo trains on 2 CPU cores in minutes because the RoI heads see few RoIs
     (their cost is per RoI, not per pixel): few RPN proposals, a small RoI sample, a 14x14 mask
@@ -490,6 +501,7 @@ def base_of(name: str) -> str:
             'fpn': 'fpn_poolformer_s12_40k_ade20k.py'}[kind(name)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', DEMOS)
 def test_demo_model_runs(name):
     """A tiny tensor-mode forward of each (S12) demo model: the wiring is right end to end."""
@@ -526,6 +538,7 @@ def demo_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', DEMOS)
 def test_demo_config_reads_demo_data(name, demo_root):
     """The demo configs and tools/make_demo_data.py agree on layout, classes and labels:
@@ -572,6 +585,7 @@ def test_demo_config_reads_demo_data(name, demo_root):
     assert torch.isfinite(loss)
 
 
+@pytest.mark.unit
 def test_demo_tool_finds_the_backbone_the_config_names():
     """tools/demo.py pretrains the demo backbone when the file the config names is missing:
     it reads that path from the config itself (one place for it)."""

@@ -11,11 +11,20 @@ import pytest
 cv2 = pytest.importorskip('cv2')
 
 from mmmeta import demo_data  # noqa: E402
-from mmmeta.demo_data import (CLASSES, SEG_CLASSES, SEG_PALETTE, make_ade_demo,  # noqa: E402
-                              make_cls_demo, make_coco_demo)
+from mmmeta.demo_data import (  # noqa: E402
+    CLASSES,
+    SEG_CLASSES,
+    SEG_PALETTE,
+    make_ade_demo,
+    make_cls_demo,
+    make_coco_demo,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(num_train=4, num_val=2, size=(96, 128))
+# the module's data sets (conftest.py fixtures coco_root, ade_root), default size and seed
+COCO_DATA = dict(num_train=12, num_val=4)
+ADE_DATA = dict(num_train=6, num_val=3)
 
 
 def tree_bytes(root: Path) -> dict:
@@ -23,23 +32,10 @@ def tree_bytes(root: Path) -> dict:
             if p.is_file()}
 
 
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp('coco')
-    make_coco_demo(root, num_train=12, num_val=4)
-    return root
-
-
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp('ade')
-    make_ade_demo(root, num_train=6, num_val=3)
-    return root
-
-
 # --- determinism and caching -----------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('make', [make_coco_demo, make_ade_demo, make_cls_demo])
 def test_same_seed_same_bytes_other_seed_differs(tmp_path, make):
     make(tmp_path / 'a', seed=3, **TINY)
@@ -52,6 +48,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, make):
     assert all(a[k] != c[k] for k in images)
 
 
+@pytest.mark.unit
 def test_reuse_force_and_stale_files(tmp_path):
     info = make_coco_demo(tmp_path, **TINY)
     assert info['generated'] and info['num_train'] == 4
@@ -69,6 +66,7 @@ def test_reuse_force_and_stale_files(tmp_path):
     assert meta['args']['num_train'] == 2 and meta['args']['size'] == [96, 128]
 
 
+@pytest.mark.unit
 def test_missing_file_triggers_regeneration(tmp_path):
     make_ade_demo(tmp_path, **TINY)
     victim = tmp_path / 'annotations' / 'validation' / 'ADE_val_00000002.png'
@@ -85,6 +83,7 @@ def load_coco(root: Path, split: str):
     return coco_mod.COCO(str(root / 'annotations' / f'instances_{split}.json'))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('split,num', [('train', 12), ('val', 4)])
 def test_coco_is_valid(coco_root, split, num):
     coco = load_coco(coco_root, split)
@@ -109,6 +108,7 @@ def test_coco_is_valid(coco_root, split, num):
         assert xs.min() >= x - 1 and xs.max() <= x + w and ys.min() >= y - 1 and ys.max() <= y + h
 
 
+@pytest.mark.unit
 def test_coco_uses_every_category_with_sensible_sizes(coco_root):
     coco = load_coco(coco_root, 'train')
     anns = coco.loadAnns(coco.getAnnIds())
@@ -117,6 +117,7 @@ def test_coco_uses_every_category_with_sensible_sizes(coco_root):
     assert min(sides) >= 10 and max(sides) <= 140
 
 
+@pytest.mark.unit
 def test_coco_annotations_follow_occlusion():
     """Shapes are annotated by their visible pixels: areas never exceed what is left of them."""
     rng = np.random.default_rng(0)
@@ -133,6 +134,7 @@ def test_coco_annotations_follow_occlusion():
 # --- ADE20K ------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('folder,prefix,num', [('training', 'ADE_train', 6),
                                                ('validation', 'ADE_val', 3)])
 def test_ade_is_valid(ade_root, folder, prefix, num):
@@ -152,6 +154,7 @@ def test_ade_is_valid(ade_root, folder, prefix, num):
     assert seen == set(range(len(SEG_CLASSES) + 1)) or folder == 'validation'
 
 
+@pytest.mark.unit
 def test_ade_ignore_band_is_thin(ade_root):
     seg = cv2.imread(str(next((ade_root / 'annotations' / 'training').glob('*.png'))),
                      cv2.IMREAD_UNCHANGED)
@@ -162,6 +165,7 @@ def test_ade_ignore_band_is_thin(ade_root):
 # --- tiny sizes, arguments, CLI --------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_scene_arguments(tmp_path):
     """max_shapes and shape_size shape the scenes, and are part of what makes a dataset."""
     info = make_coco_demo(tmp_path, num_train=30, num_val=1, size=(160, 160), max_shapes=2,
@@ -177,6 +181,7 @@ def test_scene_arguments(tmp_path):
                           shape_size=(0.3, 0.5))['generated']
 
 
+@pytest.mark.unit
 def test_tiny_sizes(tmp_path):
     coco = make_coco_demo(tmp_path / 'coco', **TINY)
     assert coco['num_train_instances'] > 0 and coco['num_val_instances'] > 0
@@ -188,6 +193,7 @@ def test_tiny_sizes(tmp_path):
     assert seg.shape == (96, 128)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('kwargs', [
     dict(num_train=0), dict(num_train=-2), dict(num_train=1.5), dict(num_train=True),
     dict(num_val=0), dict(size=(10, 10)), dict(size=(96, )), dict(size='96x96'),
@@ -202,6 +208,8 @@ def test_bad_arguments(tmp_path, make, kwargs):
     assert not any(tmp_path.iterdir())  # checked before anything is written
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_cli_defaults_are_the_demo_presets(tmp_path):
     """Unset options come from DEMO_PRESETS (what configs/demo/ expect), per dataset kind."""
     cmd = [sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'all', '--out',
@@ -217,6 +225,8 @@ def test_cli_defaults_are_the_demo_presets(tmp_path):
         assert meta['args']['shape_size'] == list(preset['shape_size'])
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_cli(tmp_path):
     cmd = [sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), 'all', '--out',
            str(tmp_path), '--num-train', '2', '--num-val', '1', '--size', '64', '80']
@@ -231,6 +241,7 @@ def test_cli(tmp_path):
     assert bad.returncode != 0 and 'size must be' in bad.stderr and 'Traceback' not in bad.stderr
 
 
+@pytest.mark.unit
 def test_cls_demo_labels_name_the_visible_shape(tmp_path):
     """Each image of the classification demo holds one shape; its label in meta/*.txt is that
     shape's class (checked against the pixels: the label's rendering is what is in the file),

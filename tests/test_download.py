@@ -106,6 +106,7 @@ def assert_says_where_to_put_it(msg: str, url: str, cache) -> None:
 
 
 # ------------------------------------------------------------------------------------ cache
+@pytest.mark.unit
 def test_downloads_once_then_reads_the_cache(server, weights):
     url = server.url(server.name)
     path = fetch(url)
@@ -116,6 +117,7 @@ def test_downloads_once_then_reads_the_cache(server, weights):
     assert sorted(os.listdir(server.cache)) == [server.name, server.name + '.lock']
 
 
+@pytest.mark.unit
 def test_wrong_hash_is_one_sentence_and_leaves_nothing(server, weights):
     server.files[server.name] = bytes([weights[1][0] ^ 1]) + weights[1][1:]
     url = server.url(server.name)
@@ -133,6 +135,7 @@ def test_wrong_hash_is_one_sentence_and_leaves_nothing(server, weights):
 
 
 # ------------------------------------------------------------------------------------ resume
+@pytest.mark.unit
 @pytest.mark.parametrize('ignore_range', [False, True])
 def test_interrupted_transfer_resumes(server, weights, ignore_range):
     url, size = server.url(server.name), len(weights[1])
@@ -147,6 +150,7 @@ def test_interrupted_transfer_resumes(server, weights, ignore_range):
     assert server.requests[-1] == (server.name, f'bytes={size // 2}-')
 
 
+@pytest.mark.unit
 def test_inconsistent_partial_file_starts_again(server, weights):
     """A .part that is not a prefix of the file fails the hash after resuming: it is
     downloaded again from the start."""
@@ -157,6 +161,7 @@ def test_inconsistent_partial_file_starts_again(server, weights):
 
 
 # ------------------------------------------------------------------------------------ failures
+@pytest.mark.unit
 def test_server_down_and_http_errors(server):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -171,6 +176,7 @@ def test_server_down_and_http_errors(server):
     assert_says_where_to_put_it(msg, url, server.cache)
 
 
+@pytest.mark.unit
 def test_training_fetches_before_building_the_model(server):
     """launch.check_pretrained fetches URLs up front; a failure is one `error:` line."""
     url = server.url(server.name)
@@ -185,6 +191,7 @@ def test_training_fetches_before_building_the_model(server):
 
 
 # ------------------------------------------------------------------------------------ mirror
+@pytest.mark.unit
 def test_mirror_directory_is_used_without_a_request(server, weights, tmp_path, monkeypatch):
     mirror = tmp_path / 'mirror'
     mirror.mkdir()
@@ -198,6 +205,7 @@ def test_mirror_directory_is_used_without_a_request(server, weights, tmp_path, m
 
 
 # ------------------------------------------------------------------------------------ no hash
+@pytest.mark.unit
 def test_first_download_is_recorded_and_checked(server, weights):
     """Trust on first use: without a published hash the first download's sha256 is recorded
     next to the file; a file that differs later (changed in the cache or on the server) is
@@ -218,6 +226,7 @@ def test_first_download_is_recorded_and_checked(server, weights):
 
 
 # ------------------------------------------------------------------------------------ end to end
+@pytest.mark.unit
 def test_init_weights_loads_a_url(server, weights):
     """A backbone config whose init_cfg names a URL is fetched and loaded through the same
     safe loader as a local file."""

@@ -7,38 +7,34 @@ tiny (4 train / 2 val images of 96x128, one block per stage, batch 1, 2 iteratio
 module runs in a few minutes on two CPU cores.
 """
 import json
-import os
 import pickle
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import (
+    LOADERS,
+    ROOT,
+    authors_backbone_key,
+    load_with_report,
+    loader_options,
+    randomize_,
+    run_tool,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the tools as subprocesses, training
+
 RETINANET = ROOT / 'configs' / 'demo' / 'retinanet_poolformer_s12_demo.py'
 MASK_RCNN = ROOT / 'configs' / 'demo' / 'mask_rcnn_poolformer_s12_demo.py'
 RETINANET_FULL = ROOT / 'configs' / 'retinanet_poolformer_s12_1x_coco.py'
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 NUM_TRAIN, NUM_VAL = 4, 2
 HEIGHT, WIDTH = 96, 128
+COCO_DATA = dict(num_train=NUM_TRAIN, num_val=NUM_VAL, size=(HEIGHT, WIDTH), seed=0)
 SCALE = f'({WIDTH},{HEIGHT})'  # mmcv scales are (w, h)
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-def run_tool(tool: str, *args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run tools/<tool> as a user would; ``.output`` holds stdout + stderr."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
-    env.pop('PYTHONPATH', None)  # the tools find mmmeta by themselves
-    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / tool), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    proc.output = proc.stdout + proc.stderr
-    return proc
 
 
 def data_options(root: Path) -> List[str]:
@@ -65,10 +61,7 @@ def tiny_options(root: Path, max_iters: int = 2, mask: bool = False) -> List[str
         'model.backbone.init_cfg=None',  # the demo backbone file is a full-depth S12
         'model.test_cfg.rcnn.score_thr=0.0' if mask else 'model.test_cfg.score_thr=0.0',
     ]
-    for loader in LOADERS:
-        opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts
+    return opts + loader_options(batch_size=1)
 
 
 def json_metrics(run_dir: Path) -> Dict[str, float]:
@@ -79,16 +72,6 @@ def json_metrics(run_dir: Path) -> Dict[str, float]:
             if line.strip():
                 metrics.update(json.loads(line))
     return metrics
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_coco_demo
-    root = tmp_path_factory.mktemp('demo_coco')
-    info = make_coco_demo(root, num_train=NUM_TRAIN, num_val=NUM_VAL, size=(HEIGHT, WIDTH),
-                          seed=0)
-    assert info['num_val_instances'] > 0
-    return root
 
 
 def train(config: Path, work_dir: Path, coco_root: Path, mask: bool, *extra: str,
@@ -174,32 +157,12 @@ def test_resume_continues(trained, coco_root):
 # ----------------------------------------------------------------------------------------------
 # The authors' mmdet 2.x checkpoint layout
 # ----------------------------------------------------------------------------------------------
-# mmmeta backbone name -> the official PoolFormer v1 name (REFERENCE section 7), written out
-# here independently of mmmeta.checkpoint.
-_TO_AUTHORS = [
-    (r'stem\.conv\.(weight|bias)', lambda m: f'patch_embed.proj.{m[1]}'),
-    (r'stages\.(\d)\.blocks\.(\d+)\.layer_scale([12])\.scale',
-     lambda m: f'network.{2 * int(m[1])}.{m[2]}.layer_scale_{m[3]}'),
-    (r'stages\.(\d)\.blocks\.(\d+)\.((?:norm1|norm2|mlp\.fc1|mlp\.fc2)\.(?:weight|bias))',
-     lambda m: f'network.{2 * int(m[1])}.{m[2]}.{m[3]}'),
-    (r'stages\.([123])\.downsample\.conv\.(weight|bias)',
-     lambda m: f'network.{2 * int(m[1]) - 1}.proj.{m[2]}'),
-    (r'norm([0-3])\.(weight|bias)', lambda m: f'norm{2 * int(m[1])}.{m[2]}'),
-]
 # What the authors' backbone keys look like (REFERENCE section 7).
 AUTHORS_KEY = re.compile(
     r'patch_embed\.proj\.(weight|bias)'
     r'|network\.[0246]\.\d+\.((norm1|norm2|mlp\.fc1|mlp\.fc2)\.(weight|bias)|layer_scale_[12])'
     r'|network\.[135]\.proj\.(weight|bias)'
     r'|norm[0246]\.(weight|bias)')
-
-
-def authors_backbone_key(key: str) -> str:
-    for pattern, rename in _TO_AUTHORS:
-        m = re.fullmatch(pattern, key)
-        if m:
-            return rename(m)
-    raise AssertionError(f'no authors name known for backbone key {key!r}')
 
 
 def to_authors_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -215,38 +178,12 @@ def to_authors_layout(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]
     return out
 
 
-def randomize_(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give every tensor a distinct random value (norms start at 1/0 and layer scales at 1e-5,
-    which would make equality checks blind)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for value in model.state_dict().values():
-            if value.is_floating_point():
-                value.add_(0.1 * torch.randn(value.shape, generator=gen))
-
-
-def load_with_report(model, path: Path, monkeypatch):
-    """mmengine.runner.load_checkpoint; returns (missing, unexpected) from its report."""
-    import mmengine.runner.checkpoint as ckpt_module
-    from mmengine.runner import load_checkpoint
-    messages = []
-    monkeypatch.setattr(ckpt_module, 'print_log',
-                        lambda msg, *args, **kwargs: messages.append(str(msg)))
-    load_checkpoint(model, str(path), map_location='cpu')
-    text = '\n'.join(messages)
-
-    def keys(what: str) -> List[str]:
-        m = re.search(rf'{what} in source state_dict: ([^\n]*)', text)
-        return sorted(m.group(1).strip().split(', ')) if m else []
-
-    return keys('missing keys'), keys('unexpected key')
-
-
 def build_detector(config: Path):
-    import mmmeta  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
+
+    import mmmeta  # noqa: F401
     register_all_modules()
     cfg = Config.fromfile(str(config))
     cfg.model.backbone.init_cfg = None
@@ -256,7 +193,7 @@ def build_detector(config: Path):
 def test_authors_mmdet2_checkpoint_loads(tmp_path, monkeypatch):
     torch.manual_seed(0)
     original = build_detector(RETINANET_FULL)
-    randomize_(original)
+    randomize_(original, weights=True)
     state = original.state_dict()
     authors = to_authors_layout(state)
     # The authors' backbone always built all four output norms; RetinaNet uses strides 8-32.

@@ -6,10 +6,7 @@ mmseg 0.x checkpoint layout.
 The tools run as subprocesses (``sys.executable``). Everything is kept tiny (4 train / 2 val
 images of 96x128, 64x64 crops, one block per stage, batch 1, 2 iterations).
 """
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -17,28 +14,19 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+import helpers
+from helpers import LOADERS, ROOT, loader_options, run_tool
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the tools as subprocesses, training
+
 DEMO = ROOT / 'configs' / 'demo' / 'fpn_poolformer_s12_demo.py'
 OURS = ROOT / 'configs' / 'fpn_poolformer_s12_40k_ade20k.py'
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 CLASSES = ('background', 'circle', 'square', 'triangle', 'star')
 NUM_TRAIN, NUM_VAL = 4, 2
 HEIGHT, WIDTH = 96, 128
+ADE_DATA = dict(num_train=NUM_TRAIN, num_val=NUM_VAL, size=(HEIGHT, WIDTH), seed=0)
 SCALE = f'({WIDTH},{HEIGHT})'  # mmcv scales are (w, h)
 CROP = '(64,64)'
-
-
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-def run_tool(tool: str, *args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run tools/<tool> as a user would; ``.output`` holds stdout + stderr."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
-    env.pop('PYTHONPATH', None)  # the tools find mmmeta by themselves
-    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / tool), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    proc.output = proc.stdout + proc.stderr
-    return proc
 
 
 def tiny_options(root: Path, max_iters: int = 2) -> List[str]:
@@ -56,10 +44,7 @@ def tiny_options(root: Path, max_iters: int = 2) -> List[str]:
         'model.backbone.depths=[1,1,1,1]',
         'model.backbone.init_cfg=None',  # the demo backbone file is a full-depth S12
     ]
-    for loader in LOADERS:
-        opts += [f'{loader}.batch_size=1', f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts
+    return opts + loader_options(batch_size=1)
 
 
 def assert_iou_report(output: str) -> None:
@@ -71,14 +56,6 @@ def assert_iou_report(output: str) -> None:
     for name in CLASSES:
         assert re.search(rf'\|\s*{name}\s*\|\s*(\d+\.\d+|nan)\s*\|', table), (name, table[:3000])
     assert re.search(r'mIoU: \d+\.\d+', output), output[-6000:]
-
-
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_ade_demo
-    root = tmp_path_factory.mktemp('demo_ade')
-    make_ade_demo(root, num_train=NUM_TRAIN, num_val=NUM_VAL, size=(HEIGHT, WIDTH), seed=0)
-    return root
 
 
 def train(work_dir: Path, ade_root: Path, *extra: str, max_iters: int = 2):
@@ -156,30 +133,16 @@ def syncbn_to_bn_(node) -> None:
 
 def build_segmentor(config: Path):
     """The config's model with random weights (backbone init_cfg None) and BN for SyncBN."""
-    import mmmeta  # noqa: F401
     from mmengine.config import Config
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
+    import mmmeta  # noqa: F401
     register_all_modules()
     cfg = Config.fromfile(str(config))  # runs the config's custom_imports
     cfg.model.backbone.init_cfg = None
     syncbn_to_bn_(cfg.model)
     return MODELS.build(cfg.model)
-
-
-def randomize_(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give every tensor a distinct random value: norms start at 1/0 and layer scales at
-    1e-5, which would hide the token mixer and MLP branches from a 1e-4 comparison."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, value in model.state_dict().items():
-            if not value.is_floating_point():
-                continue
-            noise = torch.randn(value.shape, generator=gen)
-            if key.endswith('running_var'):
-                value.copy_(0.5 + noise.abs())
-            elif 'layer_scale' in key or value.dim() == 1:
-                value.add_(0.2 * noise)
 
 
 def logits(model, size=512) -> torch.Tensor:
@@ -199,7 +162,7 @@ def test_same_logits_as_mmseg_poolformer_config():
     torch.manual_seed(0)
     theirs = build_segmentor(theirs_cfg)
     assert type(theirs.backbone).__module__.startswith('mmpretrain'), type(theirs.backbone)
-    randomize_(theirs)
+    helpers.randomize_(theirs)
     ours = build_segmentor(OURS)
     assert type(ours.backbone).__name__ == 'MetaFormer'
 
@@ -225,54 +188,15 @@ def test_same_logits_as_mmseg_poolformer_config():
 # ----------------------------------------------------------------------------------------------
 # The authors' mmseg 0.x checkpoint layout
 # ----------------------------------------------------------------------------------------------
-# mmmeta backbone name -> the official PoolFormer v1 name (REFERENCE section 7), written out
-# here independently of mmmeta.checkpoint.
-_TO_AUTHORS = [
-    (r'stem\.conv\.(weight|bias)', lambda m: f'patch_embed.proj.{m[1]}'),
-    (r'stages\.(\d)\.blocks\.(\d+)\.layer_scale([12])\.scale',
-     lambda m: f'network.{2 * int(m[1])}.{m[2]}.layer_scale_{m[3]}'),
-    (r'stages\.(\d)\.blocks\.(\d+)\.((?:norm1|norm2|mlp\.fc1|mlp\.fc2)\.(?:weight|bias))',
-     lambda m: f'network.{2 * int(m[1])}.{m[2]}.{m[3]}'),
-    (r'stages\.([123])\.downsample\.conv\.(weight|bias)',
-     lambda m: f'network.{2 * int(m[1]) - 1}.proj.{m[2]}'),
-    (r'norm([0-3])\.(weight|bias)', lambda m: f'norm{2 * int(m[1])}.{m[2]}'),
-]
-
-
-def authors_backbone_key(key: str) -> str:
-    for pattern, rename in _TO_AUTHORS:
-        m = re.fullmatch(pattern, key)
-        if m:
-            return rename(m)
-    raise AssertionError(f'no authors name known for backbone key {key!r}')
-
-
-def load_with_report(model, path: Path, monkeypatch):
-    """mmengine.runner.load_checkpoint; returns (missing, unexpected) from its report."""
-    import mmengine.runner.checkpoint as ckpt_module
-    from mmengine.runner import load_checkpoint
-    messages = []
-    monkeypatch.setattr(ckpt_module, 'print_log',
-                        lambda msg, *args, **kwargs: messages.append(str(msg)))
-    load_checkpoint(model, str(path), map_location='cpu')
-    text = '\n'.join(messages)
-
-    def keys(what: str) -> List[str]:
-        m = re.search(rf'{what} in source state_dict: ([^\n]*)', text)
-        return sorted(m.group(1).strip().split(', ')) if m else []
-
-    return keys('missing keys'), keys('unexpected key')
-
-
 def test_authors_mmseg0_checkpoint_evaluates(tmp_path, monkeypatch):
     torch.manual_seed(0)
     original = build_segmentor(OURS)
-    randomize_(original)
+    helpers.randomize_(original)
     state: Dict[str, torch.Tensor] = original.state_dict()
     authors = {}
     for key, value in state.items():
         if key.startswith('backbone.'):
-            key = 'backbone.' + authors_backbone_key(key[len('backbone.'):])
+            key = 'backbone.' + helpers.authors_backbone_key(key[len('backbone.'):])
         authors[key] = value.clone()
     assert {f'backbone.norm{i}.weight' for i in (0, 2, 4, 6)} <= set(authors)
     assert {'backbone.patch_embed.proj.weight', 'backbone.network.0.1.layer_scale_2',
@@ -285,7 +209,7 @@ def test_authors_mmseg0_checkpoint_evaluates(tmp_path, monkeypatch):
 
     torch.manual_seed(1)
     model = build_segmentor(OURS)
-    missing, unexpected = load_with_report(model, path, monkeypatch)
+    missing, unexpected = helpers.load_with_report(model, path, monkeypatch)
     assert missing == [] and unexpected == []
     loaded = model.state_dict()
     assert loaded.keys() == state.keys()

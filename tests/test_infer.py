@@ -57,6 +57,7 @@ def inputs(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_folder_and_video(checkpoint, inputs, tmp_path, capsys):
     options = ['--cfg-options', 'model.backbone.depths=[1,1,1,1]',
                'model.test_cfg.score_thr=0.0']
@@ -83,6 +84,7 @@ def test_folder_and_video(checkpoint, inputs, tmp_path, capsys):
     assert f'predictions  {out / "video" / "predictions.json"}' in printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('make, expected', [
     (lambda d: d / 'missing.jpg', 'input not found'),
     (lambda d: d / 'notes.txt', "not an image or a video this tool reads (extension '.txt')"),
@@ -99,6 +101,7 @@ def test_bad_input_is_one_sentence(checkpoint, tmp_path, capsys, make, expected)
     assert expected in message and 'Traceback' not in message
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     """The demo backbone file is no detector: one sentence with counts and the fix."""
     import cv2
@@ -111,6 +114,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     assert 'Traceback' not in message
 
 
+@pytest.mark.unit
 def test_missing_config_or_checkpoint_is_one_sentence(tmp_path, capsys):
     import cv2
     image = str(tmp_path / 'a.jpg')
@@ -121,6 +125,7 @@ def test_missing_config_or_checkpoint_is_one_sentence(tmp_path, capsys):
     assert 'checkpoint file not found' in message and 'Traceback' not in message
 
 
+@pytest.mark.unit
 def test_unwritable_out_dir_is_one_sentence(tmp_path, capsys):
     import cv2
     image = str(tmp_path / 'a.jpg')
@@ -131,6 +136,7 @@ def test_unwritable_out_dir_is_one_sentence(tmp_path, capsys):
     assert 'cannot write to' in message and 'choose a writable directory with --out-dir' in message
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without a GPU')
 def test_gpu_asked_for_without_one_is_one_sentence(tmp_path, capsys):
     import cv2

@@ -10,6 +10,7 @@ def tokens(x):  # (B, C, H, W) -> (B, N, C)
     return x.flatten(2).transpose(1, 2)
 
 
+@pytest.mark.unit
 def test_registry_and_aliases():
     assert set(MIXERS) == {'IdentityMixer', 'Pooling', 'RandomMixing', 'DWConv', 'SepConv',
                            'Attention', 'Fourier', 'SpatialMLP'}
@@ -19,20 +20,24 @@ def test_registry_and_aliases():
         build_mixer(dict(type='pooling', kernel=5), 8, 4)
 
 
+@pytest.mark.unit
 def test_pooling_minus_identity():
     x = torch.randn(2, 8, 7, 9)
     m = build_mixer(dict(type='pooling', pool_size=3), 8, 4)
     ref = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) - x
     assert torch.allclose(m(x), ref)
-    assert torch.allclose(build_mixer(dict(type='pooling', subtract=False), 8, 4)(x), ref + x, atol=1e-6)
+    plain = build_mixer(dict(type='pooling', subtract=False), 8, 4)
+    assert torch.allclose(plain(x), ref + x, atol=1e-6)
     assert sum(p.numel() for p in m.parameters()) == 0
 
 
+@pytest.mark.unit
 def test_identity():
     x = torch.randn(1, 4, 5, 5)
     assert torch.equal(build_mixer('identity', 4, 4)(x), x)
 
 
+@pytest.mark.unit
 def test_random_mixing_is_the_paper_operator_at_224():
     m = build_mixer('random', 320, 16)  # stage 3: 14x14 tokens at 224 input
     assert m.random_matrix.shape == (196, 196) and not m.random_matrix.requires_grad
@@ -47,6 +52,7 @@ def test_random_mixing_is_the_paper_operator_at_224():
     assert build_mixer('random', 512, 32).random_matrix.shape == (49, 49)
 
 
+@pytest.mark.unit
 def test_random_mixing_any_size_is_convex():
     m = build_mixer('random', 8, 16)
     x = torch.full((1, 8, 25, 17), 3.0)  # padded windows: rows renormalised over real tokens
@@ -59,6 +65,7 @@ def test_random_mixing_any_size_is_convex():
     assert torch.allclose(out[..., :14, :14], m(y[..., :14, :14]), atol=1e-5)
 
 
+@pytest.mark.unit
 def test_spatial_mlp_at_224_and_any_size():
     m = build_mixer('spatial_mlp', 16, 32)  # 7x7 tokens in stage 4
     assert m.fc.weight.shape == (49, 49)
@@ -70,6 +77,7 @@ def test_spatial_mlp_at_224_and_any_size():
     assert torch.allclose(m(y)[..., :7, :7], m(y[..., :7, :7]), atol=1e-6)
 
 
+@pytest.mark.unit
 def test_fourier_is_real_fft2():
     x = torch.randn(1, 4, 6, 10)
     m = build_mixer(dict(type='fourier', norm='backward'), 4, 4)
@@ -78,6 +86,7 @@ def test_fourier_is_real_fft2():
     assert torch.allclose(ortho, torch.fft.fft2(x).real / 60 ** 0.5, atol=1e-5)
 
 
+@pytest.mark.unit
 def test_attention_matches_softmax_formula():
     torch.manual_seed(0)
     m = build_mixer('attention', 64, 16).eval()
@@ -89,6 +98,7 @@ def test_attention_matches_softmax_formula():
     assert torch.allclose(m(x), ref, atol=1e-5)
 
 
+@pytest.mark.unit
 def test_dwconv_and_sepconv_params():
     assert sum(p.numel() for p in build_mixer(dict(type='dwconv', bias=False), 32, 4)
                .parameters()) == 9 * 32
@@ -96,6 +106,7 @@ def test_dwconv_and_sepconv_params():
     assert sum(p.numel() for p in sep.parameters()) == 32 * 64 * 2 + 2 + 49 * 64
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('mixer', ['identity', 'pooling', 'random', 'dwconv', 'sepconv',
                                    'attention', 'fourier', 'spatial_mlp'])
 def test_every_mixer_in_every_stage_forward_backward(mixer):
@@ -107,6 +118,7 @@ def test_every_mixer_in_every_stage_forward_backward(mixer):
     assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
 
 
+@pytest.mark.unit
 def test_hybrid_arch_and_per_stage_dicts():
     m = MetaFormer('metaformer_ppaa_s12')
     kinds = [type(s.blocks[0].token_mixer).__name__ for s in m.stages]

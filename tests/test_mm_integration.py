@@ -118,6 +118,7 @@ def train_step(lib, bb, dims):
     assert torch.isfinite(total) and any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('lib', list(LIBS))
 @pytest.mark.parametrize('arch', sorted(ARCHS))
 def test_every_arch_in_every_library(arch, lib):
@@ -126,12 +127,14 @@ def test_every_arch_in_every_library(arch, lib):
     train_step(lib, backbone_cfg(arch=arch, depths=(1, 1, 1, 1)), dims)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('lib', list(LIBS))
 @pytest.mark.parametrize('mixer', MIXERS)
 def test_every_mixer_in_every_library(mixer, lib):
     train_step(lib, backbone_cfg(arch='poolformer_s12', token_mixers=mixer, **TINY), TINY['dims'])
 
 
+@pytest.mark.unit
 def test_registered_everywhere_without_clash():
     from mmdet.registry import MODELS as DET
     from mmpretrain.registry import MODELS as CLS
@@ -142,16 +145,18 @@ def test_registered_everywhere_without_clash():
     assert mmmeta.MODELS.get('mmmeta.MetaFormer') is MetaFormer
 
 
+@pytest.mark.unit
 def test_custom_imports_in_a_config(tmp_path):
     cfg_file = tmp_path / 'cfg.py'
     cfg_file.write_text("custom_imports = dict(imports=['mmmeta'], allow_failed_imports=False)\n"
                         "model = dict(type='MetaFormer', arch='poolformer_s12')\n")
-    from mmengine.config import Config
     from mmdet.registry import MODELS
+    from mmengine.config import Config
     cfg = Config.fromfile(str(cfg_file))
     assert isinstance(MODELS.build(cfg.model), MetaFormer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['poolformer_s12', 'poolformer_s24', 'poolformer_s36',
                                   'poolformer_m36', 'poolformer_m48'])
 def test_equal_to_mmpretrain(arch, tmp_path):

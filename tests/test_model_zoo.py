@@ -55,6 +55,7 @@ def header_reference(path: str) -> dict:
     return {HEADER_NAMES[name]: float(value) for value, name in pairs}
 
 
+@pytest.mark.unit
 def test_one_entry_per_config_and_index():
     names = [m['Name'] for m in METAFILE['Models']]
     assert len(names) == len(set(names)), 'duplicate names'
@@ -64,6 +65,7 @@ def test_one_entry_per_config_and_index():
     assert index == {'Import': [zoo.METAFILE]}
 
 
+@pytest.mark.slow
 def test_metafile_is_what_the_tool_writes():
     """Derived fields and collections are current: `zoo_tables.py --measure` would change
     nothing but measurements (so hand-written results survive it)."""
@@ -71,6 +73,7 @@ def test_metafile_is_what_the_tool_writes():
         'stale: python tools/analysis/zoo_tables.py --measure CONFIG (the changed config)')
 
 
+@pytest.mark.unit
 def test_model_index_loads():
     modelindex = pytest.importorskip('modelindex')
     index = modelindex.load(str(zoo.ROOT / 'model-index.yml'))
@@ -78,6 +81,7 @@ def test_model_index_loads():
     assert sorted(m.name for m in index.models) == sorted(MODELS)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('path', CONFIGS)
 def test_entry_follows_from_config(path):
     got, cfg = entry(path), zoo.load_config(path)
@@ -91,18 +95,21 @@ def test_entry_follows_from_config(path):
     assert got['Metadata']['FLOPs Input (HxW)'] == f'{size[0]}x{size[1]}'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', CONFIGS)
 def test_parameters_measured(path):
     assert entry(path)['Metadata']['Parameters'] == count_params(zoo.load_config(path)), (
         f'stale: python tools/analysis/zoo_tables.py --measure {path}')
 
 
+@pytest.mark.slow
 def test_flops_remeasured_for_the_smallest_config():
     path = 'configs/cls_poolformer_s12_300e_in1k.py'
     want = {k: entry(path)['Metadata'][k] for k in zoo.MEASURED}
     assert zoo.measure(path) == want
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('path', CONFIGS)
 def test_results_name_the_collection_task_and_dataset(path):
     coll = zoo.collection_of(zoo.load_config(path))
@@ -112,6 +119,7 @@ def test_results_name_the_collection_task_and_dataset(path):
         assert list(result['Metrics']) == [coll.metrics[result['Task']]]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('path', REAL)
 def test_published_results_match_the_config_header(path):
     """Only what the header cites as published; the same top-1 as weights.py."""
@@ -121,6 +129,7 @@ def test_published_results_match_the_config_header(path):
         assert got == {'Top 1 Accuracy': WEIGHTS[cfg.model.backbone.arch].top1}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('path', DEMOS)
 def test_demo_results_are_the_readme_numbers(path):
     readme = (zoo.ROOT / 'README.md').read_text()
@@ -130,10 +139,12 @@ def test_demo_results_are_the_readme_numbers(path):
         assert README_FORMS[name](value) in readme, (name, value)
 
 
+@pytest.mark.unit
 def test_readme_tables_are_current():
     assert TOOL['main'](['--check']) == 0, 'run python tools/analysis/zoo_tables.py'
 
 
+@pytest.mark.unit
 def test_readme_check_sees_a_change():
     readme = (zoo.ROOT / 'README.md').read_text()
     changed = copy.deepcopy(METAFILE)

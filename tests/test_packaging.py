@@ -19,6 +19,8 @@ from typing import List
 import pytest
 import torch
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # wheel build, fresh venv, subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 COPY_IGNORE = shutil.ignore_patterns('.git', '.venv', 'data', 'work_dirs', 'build', 'dist', '.mim',
                                      '__pycache__', '*.egg-info', 'tests', '.pytest_cache')

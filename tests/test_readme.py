@@ -21,10 +21,12 @@ README = (ROOT / 'README.md').read_text()
 SNIPPETS = re.findall(r'```python\n(.*?)```', README, re.S)
 
 
+@pytest.mark.unit
 def test_readme_has_python_snippets():
     assert SNIPPETS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('i', range(len(SNIPPETS)))
 def test_snippet_runs(i, tmp_path):
     code = SNIPPETS[i]
@@ -123,6 +125,7 @@ def expand(pattern: str) -> List[str]:
     return [n for part in found.group(1).split(',') for n in expand(head + part + tail)]
 
 
+@pytest.mark.unit
 def test_stage_width_table_lists_every_arch_with_its_dims():
     listed: Dict[str, Tuple[int, ...]] = {}
     for dims, archs in table_rows('| `dims` | archs |'):
@@ -134,6 +137,7 @@ def test_stage_width_table_lists_every_arch_with_its_dims():
         assert tuple(ARCHS[name]['dims']) == dims, name
 
 
+@pytest.mark.unit
 def test_mmpretrain_arch_names_map_to_ours():
     poolformer = pytest.importorskip('mmpretrain.models.backbones.poolformer')
     header = '| mmpretrain / mmseg `arch` |'

@@ -31,50 +31,39 @@ import torch
 import mmmeta  # noqa: F401  (hooks, checkpoint loader, compat)
 from mmmeta import cli, launch
 from mmmeta.checkpoint import CheckpointError, load_pretrained
-from mmmeta.files import (CheckpointFileError, atomic_write_text, checkpoint_problem,
-                          load_checkpoint_file)
+from mmmeta.files import (
+    CheckpointFileError,
+    atomic_write_text,
+    checkpoint_problem,
+    load_checkpoint_file,
+)
+
+from helpers import ROOT, run_python, run_tool
 
 pytest.importorskip('mmpretrain')
 
-ROOT = Path(__file__).resolve().parents[1]
+# layers: per test (unit: in-process library checks; e2e: the tools, in-process or as
+# subprocesses; slow: a subprocess or a training run)
+
 CLS_DEMO = ROOT / 'configs' / 'demo' / 'cls_poolformer_s12_demo.py'
 RETINANET_DEMO = ROOT / 'configs' / 'demo' / 'retinanet_poolformer_s12_demo.py'
 FPN_DEMO = ROOT / 'configs' / 'demo' / 'fpn_poolformer_s12_demo.py'
 DEMO_BACKBONE = ROOT / 'checkpoints' / 'demo' / 'poolformer_s12_shapes.safetensors'
+# the synthetic data sets (conftest.py fixtures cls_root, ade_root, coco_root)
+CLS_DATA = dict(num_train=8, num_val=2, size=(32, 32), seed=0)
+ADE_DATA = dict(num_train=2, num_val=2, size=(64, 64), seed=0)
+COCO_DATA = dict(num_train=2, num_val=2, size=(64, 64), seed=0)
 
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-def run_python(*argv, cwd: Path, env_extra: Dict[str, str] = None, timeout: int = 600):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    env.pop('PYTHONPATH', None)
-    env.pop(cli.VERBOSE_ENV, None)
-    env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    proc.output = proc.stdout + proc.stderr
-    return proc
-
-
-def run_tool(tool: str, *args, cwd: Path, **kw):
-    return run_python(ROOT / 'tools' / tool, *args, cwd=cwd, **kw)
-
-
 def one_error_line(output: str) -> str:
     """The single ``error:`` line of a tool that failed cleanly (and no traceback)."""
     assert 'Traceback' not in output, output[-4000:]
     lines = [line for line in output.splitlines() if line.startswith('error: ')]
     assert len(lines) == 1, output[-4000:]
     return lines[0]
-
-
-@pytest.fixture(scope='module')
-def cls_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_cls_demo
-    root = tmp_path_factory.mktemp('demo_cls')
-    make_cls_demo(root, num_train=8, num_val=2, size=(32, 32), seed=0)
-    return root
 
 
 def cls_config(path: Path, data_root: Path, batch: int = 2, max_iters: int = 4,
@@ -169,6 +158,8 @@ def uninterrupted(cls_root, tmp_path_factory):
                 final=weights(work / 'iter_4.pth'))
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_resume_with_nothing_to_resume_says_so(uninterrupted):
     out = uninterrupted['output']
     line = next(line for line in out.splitlines() if '--resume: nothing to resume' in line)
@@ -176,6 +167,8 @@ def test_resume_with_nothing_to_resume_says_so(uninterrupted):
     assert out.index('--resume: nothing to resume') < out.index('Iter(train) [1/4]')
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_checkpoints_are_complete_and_old_ones_deleted_after(uninterrupted):
     work = uninterrupted['work']
     assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_3.pth', 'iter_4.pth']
@@ -184,6 +177,8 @@ def test_checkpoints_are_complete_and_old_ones_deleted_after(uninterrupted):
     assert checkpoint_problem(str(work / 'iter_4.pth')) is None
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_kill_mid_save_then_resume_is_bit_identical(uninterrupted, tmp_path):
     config, work = uninterrupted['config'], tmp_path / 'work'
     script = tmp_path / 'train_killed.py'
@@ -203,6 +198,8 @@ def test_kill_mid_save_then_resume_is_bit_identical(uninterrupted, tmp_path):
     assert_bit_identical(weights(work / 'iter_4.pth'), uninterrupted['final'])
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize('damage', ['missing', 'truncated'])
 def test_resume_falls_back_to_newest_complete_checkpoint(uninterrupted, tmp_path, damage):
     """last_checkpoint names iter_4.pth, which is gone or partial: resume from iter_3.pth,
@@ -224,6 +221,7 @@ def test_resume_falls_back_to_newest_complete_checkpoint(uninterrupted, tmp_path
     assert_bit_identical(weights(work / 'iter_4.pth'), uninterrupted['final'])
 
 
+@pytest.mark.unit
 def test_find_resume_checkpoint(tmp_path):
     """Which file --resume picks (no training: the cases the runs above do not cover)."""
     for step in (1, 2, 10):
@@ -241,6 +239,8 @@ def test_find_resume_checkpoint(tmp_path):
     assert launch.find_resume_checkpoint(str(tmp_path))[0] is None
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_resume_explicit_partial_file_is_refused(uninterrupted, tmp_path):
     work = tmp_path / 'work'
     shutil.copytree(uninterrupted['work'], work)
@@ -255,8 +255,10 @@ def test_resume_explicit_partial_file_is_refused(uninterrupted, tmp_path):
     assert 'truncated or damaged' in message and str(work / 'iter_3.pth') in message
 
 
+@pytest.mark.unit
 def test_safe_checkpoint_hook_is_registered_for_every_library():
     from mmengine.registry import HOOKS
+
     from mmmeta.hooks import DivergenceGuardHook, SafeCheckpointHook
     for scope in ('mmdet', 'mmseg', 'mmpretrain'):
         pytest.importorskip(scope)
@@ -266,6 +268,7 @@ def test_safe_checkpoint_hook_is_registered_for_every_library():
             assert registry.get('mmmeta.SafeCheckpointHook') is SafeCheckpointHook
 
 
+@pytest.mark.slow
 def test_every_config_uses_the_safe_hooks():
     from mmengine.config import Config
     configs = sorted((ROOT / 'configs').glob('*.py')) + sorted(
@@ -277,6 +280,7 @@ def test_every_config_uses_the_safe_hooks():
         assert hooks.divergence.type == 'DivergenceGuardHook', path
 
 
+@pytest.mark.unit
 def test_atomic_write_leaves_old_file_on_error(tmp_path):
     path = tmp_path / 'last_checkpoint'
     atomic_write_text(str(path), 'old')
@@ -294,6 +298,8 @@ def test_atomic_write_leaves_old_file_on_error(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # 2. Divergence guard
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_nan_loss_stops_with_one_sentence(cls_root, tmp_path):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
     script = tmp_path / 'train_nan.py'
@@ -309,6 +315,8 @@ def test_nan_loss_stops_with_one_sentence(cls_root, tmp_path):
                if v.is_floating_point())
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_checkpoint_hook_never_saves_nonfinite_weights(cls_root, tmp_path):
     """Without the guard, the checkpoint hook itself refuses to write NaN weights."""
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
@@ -350,6 +358,7 @@ class _FakeRunner:
         self.message_hub = Hub()
 
 
+@pytest.mark.unit
 def test_guard_tolerates_skipped_steps_while_weights_are_finite():
     from mmmeta.hooks import DivergenceError, DivergenceGuardHook
     hook = DivergenceGuardHook(max_skipped_steps=2)
@@ -371,6 +380,7 @@ def test_guard_tolerates_skipped_steps_while_weights_are_finite():
         hook.after_train_iter(runner, 5, None, nan)
 
 
+@pytest.mark.unit
 def test_guard_stops_at_once_when_weights_are_damaged_or_grad_norm_is_inf():
     from mmmeta.hooks import DivergenceError, DivergenceGuardHook
     model = torch.nn.Linear(2, 2)
@@ -390,22 +400,6 @@ def test_guard_stops_at_once_when_weights_are_damaged_or_grad_norm_is_inf():
 # ----------------------------------------------------------------------------------------------
 # 3. Strict, explained loading (load_from / tools/test.py CHECKPOINT)
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_ade_demo
-    root = tmp_path_factory.mktemp('demo_ade')
-    make_ade_demo(root, num_train=2, num_val=2, size=(64, 64), seed=0)
-    return root
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory) -> Path:
-    from mmmeta.demo_data import make_coco_demo
-    root = tmp_path_factory.mktemp('demo_coco')
-    make_coco_demo(root, num_train=2, num_val=2, size=(64, 64), seed=0)
-    return root
-
-
 def loader_options(root: Path, evaluators: bool) -> List[str]:
     opts = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -440,9 +434,12 @@ def retinanet_ckpt(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_detector_checkpoint_on_segmentor_is_refused(retinanet_ckpt, ade_root, tmp_path):
     """Was: mIoU 6.25 and exit status 0 (a random decode head)."""
-    options = loader_options(ade_root, evaluators=False) + TINY_BACKBONE
+    options = loader_options(ade_root, evaluators=False) + TINY_BACKBONE + [
+        'test_dataloader.dataset.pipeline.1.scale=(64,64)']  # the data's size, not 640x320
     proc = run_tool('test.py', FPN_DEMO, retinanet_ckpt, '--work-dir', tmp_path / 'w',
                     '--cfg-options', *options, cwd=tmp_path)
     assert proc.returncode == 1, proc.output[-6000:]
@@ -460,6 +457,8 @@ def test_detector_checkpoint_on_segmentor_is_refused(retinanet_ckpt, ade_root, t
     assert re.search(r'mIoU: \d', proc.output), proc.output[-4000:]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_backbone_file_as_checkpoint_is_refused(coco_root, tmp_path):
     """Was: 0 tensors loaded, mAP 0.000, exit status 0."""
     proc = run_tool('test.py', RETINANET_DEMO, DEMO_BACKBONE, '--work-dir', tmp_path / 'w',
@@ -472,6 +471,7 @@ def test_backbone_file_as_checkpoint_is_refused(coco_root, tmp_path):
     assert '--allow-partial' in line and not re.search(r'mAP: \d', proc.output)
 
 
+@pytest.mark.slow
 def test_backbone_file_as_load_from_goes_into_the_backbone():
     cfg = launch.load_config(str(RETINANET_DEMO))
     cfg.load_from = str(DEMO_BACKBONE)
@@ -480,6 +480,8 @@ def test_backbone_file_as_load_from_goes_into_the_backbone():
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint=str(DEMO_BACKBONE))
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_load_from_in_training_must_fit(uninterrupted, tmp_path):
     """The Runner is built and the file checked before any training step."""
     def prepared(load_from, *flags):
@@ -501,6 +503,7 @@ def test_load_from_in_training_must_fit(uninterrupted, tmp_path):
     prepared(headless, '--allow-partial')
 
 
+@pytest.mark.slow
 def test_checkpoint_fits_report(retinanet_ckpt):
     from mmmeta.load_check import check_checkpoint_fits, file_state
     model = build_model(RETINANET_DEMO, ['model.backbone.init_cfg=None'])
@@ -567,9 +570,11 @@ def broken(tmp_path_factory) -> Dict[str, Path]:
     return make_broken_files(tmp_path_factory.mktemp('broken'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', sorted(EXPECTED))
 def test_broken_file_at_each_entry(broken, kind, tmp_path):
     from mmengine.runner.checkpoint import CheckpointLoader
+
     from mmmeta import MetaFormer
     from mmmeta.checkpoint import convert_file
     path = broken[kind]
@@ -591,6 +596,7 @@ def test_broken_file_at_each_entry(broken, kind, tmp_path):
     assert not (tmp_path / 'out.pth').exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('kind', sorted(EXPECTED))
 def test_broken_checkpoint_for_tools_test(broken, kind, cls_root, tmp_path, capsys):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
@@ -601,6 +607,7 @@ def test_broken_checkpoint_for_tools_test(broken, kind, cls_root, tmp_path, caps
     assert_one_sentence(line, broken[kind], kind)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('kind', ['empty', 'truncated_pth', 'png'])
 def test_broken_checkpoint_for_resume(broken, kind, cls_root, tmp_path):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
@@ -611,6 +618,8 @@ def test_broken_checkpoint_for_resume(broken, kind, cls_root, tmp_path):
     assert EXPECTED[kind] in str(err.value.code) and str(broken[kind]) in str(err.value.code)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_broken_file_tools_exit_cleanly(broken, cls_root, tmp_path):
     """The real tools (subprocesses): exit status 1, one error line, no traceback."""
     proc = run_tool('convert_checkpoint.py', broken['png'], tmp_path / 'out.pth', cwd=tmp_path)
@@ -623,6 +632,7 @@ def test_broken_file_tools_exit_cleanly(broken, cls_root, tmp_path):
     assert_one_sentence(one_error_line(proc.output), broken['pickle'], 'pickle')
 
 
+@pytest.mark.e2e
 def test_refused_pickle_runs_no_code(tmp_path):
     marker = tmp_path / 'pwned'
 
@@ -653,6 +663,7 @@ def train_error(argv: List[str], capsys) -> str:
     return str(code) if isinstance(code, str) else one_error_line(captured.err)
 
 
+@pytest.mark.e2e
 def test_config_syntax_error_names_file_and_line(tmp_path, capsys):
     config = tmp_path / 'broken_cfg.py'
     config.write_text("model = dict(\n    type='X',,\n)\n")
@@ -664,6 +675,7 @@ def test_config_syntax_error_names_file_and_line(tmp_path, capsys):
     assert f'{config} has a Python syntax error on line 2' in message, message
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('item, expected', [
     ('train_cfg.max_iters', 'has no "="'),
     ('model.backbone.depths=[1,1,1', 'unbalanced brackets'),
@@ -676,6 +688,7 @@ def test_bad_cfg_options(item, expected, cls_root, tmp_path, capsys):
     assert expected in message and message.startswith('error: --cfg-options'), message
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('item, expected', [
     ('train_cfg.max_itres=3', 'unknown config key train_cfg.max_itres: IterBasedTrainLoop '
      "takes no argument 'max_itres'; did you mean train_cfg.max_iters?"),
@@ -688,6 +701,7 @@ def test_unknown_config_keys(item, expected, cls_root, tmp_path, capsys):
     assert expected in message, message
 
 
+@pytest.mark.slow
 def test_every_config_passes_the_key_check():
     from mmengine.config import Config
     for path in sorted((ROOT / 'configs').glob('*.py')) + sorted(
@@ -698,6 +712,7 @@ def test_every_config_passes_the_key_check():
         cli.check_config_keys(cfg, cfg.default_scope)
 
 
+@pytest.mark.e2e
 def test_unwritable_work_dir(cls_root, tmp_path, capsys):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
     blocker = tmp_path / 'a_file'
@@ -713,6 +728,7 @@ def coco_copy(coco_root: Path, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.e2e
 def test_annotation_file_with_zero_images(coco_root, tmp_path, capsys):
     root = coco_copy(coco_root, tmp_path)
     ann = root / 'annotations' / 'instances_train.json'
@@ -724,6 +740,7 @@ def test_annotation_file_with_zero_images(coco_root, tmp_path, capsys):
     assert f"annotation file '{ann}'" in message and 'lists no images' in message, message
 
 
+@pytest.mark.e2e
 def test_missing_image_files_are_counted_up_front(coco_root, tmp_path, capsys):
     root = coco_copy(coco_root, tmp_path)
     images = sorted((root / 'train').glob('*.jpg'))
@@ -734,6 +751,7 @@ def test_missing_image_files_are_counted_up_front(coco_root, tmp_path, capsys):
     assert images[0].name in message
 
 
+@pytest.mark.e2e
 def test_classification_list_with_missing_or_no_images(cls_root, tmp_path, capsys):
     root = tmp_path / 'cls'
     shutil.copytree(cls_root, root)
@@ -746,6 +764,7 @@ def test_classification_list_with_missing_or_no_images(cls_root, tmp_path, capsy
     assert 'train.txt' in message and 'lists no images' in message, message
 
 
+@pytest.mark.e2e
 def test_segmentation_maps_missing_and_empty_image_folder(ade_root, tmp_path, capsys):
     root = tmp_path / 'ade'
     shutil.copytree(ade_root, root)
@@ -762,6 +781,7 @@ def test_segmentation_maps_missing_and_empty_image_folder(ade_root, tmp_path, ca
     assert 'holds no .jpg image' in message, message
 
 
+@pytest.mark.e2e
 def test_backbone_argument_error_without_traceback(cls_root, tmp_path, capsys):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
     message = train_error([config, '--work-dir', tmp_path / 'w', '--cfg-options',
@@ -769,6 +789,7 @@ def test_backbone_argument_error_without_traceback(cls_root, tmp_path, capsys):
     assert message.startswith("error: bad backbone configuration: unknown MetaFormer arch 's13'")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize('how', ['--verbose', 'env'])
 def test_verbose_shows_the_traceback_too(how, cls_root, tmp_path, capsys, monkeypatch):
     config = cls_config(tmp_path / 'cls_tiny.py', cls_root)
@@ -785,6 +806,8 @@ def test_verbose_shows_the_traceback_too(how, cls_root, tmp_path, capsys, monkey
     assert err.strip().splitlines()[-1].startswith('error: bad backbone configuration')
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_corrupt_image_mid_training_is_named(cls_root, tmp_path):
     root = tmp_path / 'cls'
     shutil.copytree(cls_root, root)
@@ -812,6 +835,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_processes_equal_one_with_double_batch(uninterrupted, cls_root, tmp_path):
     """The classifier's loss is a per-sample mean and DDP averages gradients over processes,
     so 2 x batch 1 must match 1 x batch 2 (the uninterrupted run) up to summation order."""
@@ -839,6 +864,7 @@ def test_two_processes_equal_one_with_double_batch(uninterrupted, cls_root, tmp_
 # ----------------------------------------------------------------------------------------------
 # SafeCheckpointHook with save_best and max_keep_ckpts (epoch based, as the cls configs)
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.unit
 def test_safe_hook_save_best_and_max_keep(tmp_path):
     from mmengine.evaluator import BaseMetric
     from mmengine.model import BaseModel

@@ -18,7 +18,6 @@ other configs differ from those only in the backbone's width and depth, whose fa
 gradients tests/test_arch_contract.py checks per arch.
 """
 import copy
-from pathlib import Path
 
 import pytest
 import torch
@@ -32,10 +31,9 @@ from mmengine.structures import PixelData  # noqa: E402
 
 import mmmeta  # noqa: E402,F401
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / 'configs'
-CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
-                 if '_base_' not in p.parts)
+import helpers  # noqa: E402
+from helpers import CONFIG_DIR, CONFIGS  # noqa: E402
+
 FULL = ['retinanet_poolformer_s12_1x_coco.py', 'mask_rcnn_poolformer_s12_1x_coco.py',
         'fpn_poolformer_s12_40k_ade20k.py', 'fpn_poolformerv2_s12_40k_ade20k.py',
         'cls_poolformer_s12_300e_in1k.py']  # the ConvFormer/CAFormer configs have no fused stage
@@ -126,15 +124,7 @@ def flat(out):
 
 
 def assert_close(a, b, what, rtol=RTOL):
-    assert a.shape == b.shape, (what, a.shape, b.shape)
-    assert a.dtype == b.dtype, (what, a.dtype, b.dtype)
-    if a.dtype == torch.bool:  # thresholded masks: a pixel at the threshold may flip
-        assert (a != b).float().mean().item() <= rtol, f'{what}: {(a != b).sum()} pixels differ'
-        return
-    a, b = a.double(), b.double()
-    scale = b.abs().max().item() if b.numel() else 0.0
-    err = (a - b).abs().max().item() if b.numel() else 0.0
-    assert err <= rtol * max(scale, 1e-3), f'{what}: max diff {err:.3g} at scale {scale:.3g}'
+    helpers.assert_close(a, b, what, rtol)
 
 
 def backbone_maps_are_contiguous(model):
@@ -193,10 +183,12 @@ def full_pair(request):
     return make_pair(request.param)
 
 
+@pytest.mark.unit
 def test_full_list_is_current():
     assert set(FULL) <= set(CONFIGS)
 
 
+@pytest.mark.slow
 def test_eval_outputs_and_predictions(pair):
     name, scope, fast, ref, data = pair
     fast.eval(), ref.eval()
@@ -223,6 +215,7 @@ def test_eval_outputs_and_predictions(pair):
             assert_close(x, y, f'{name} prediction field {i}', max(end_to_end_rtol, 1e-4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', ['eval', 'train'])
 def test_gradients_equal(full_pair, mode):
     """Same head outputs with autograd on, and the same gradient for every parameter.
@@ -267,6 +260,7 @@ def test_gradients_equal(full_pair, mode):
     assert all(grads[0][f'backbone.{n}'] is not None for n in bb_params)
 
 
+@pytest.mark.slow
 def test_train_losses_equal(full_pair):
     name, scope, fast, ref, data = full_pair
     losses = []
@@ -281,6 +275,7 @@ def test_train_losses_equal(full_pair):
         assert_close(losses[0][k], losses[1][k], f'{name} {k}', rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_bf16_autocast(full_pair):
     """CPU bf16 autocast runs and matches. mmcv's CPU RoIAlign has no bf16 kernel, so for the
     two-stage detectors the part that can run under it is compared: backbone, neck and RPN."""
