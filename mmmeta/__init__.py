@@ -4,9 +4,12 @@ Importing the package registers its backbones into mmengine and into every insta
 OpenMMLab library (mmdet, mmseg, mmpretrain), and applies the small compatibility fixes the
 pinned stack needs on recent torch (see :mod:`mmmeta.compat`).
 """
-from . import compat  # noqa: F401  (applied on import)
-from . import hooks  # noqa: F401  (registers SafeCheckpointHook, DivergenceGuardHook)
+from . import (
+    compat,  # noqa: F401  (applied on import)
+    hooks,  # noqa: F401  (registers SafeCheckpointHook, DivergenceGuardHook)
+)
 from .files import register_checkpoint_loader
+
 try:  # registers LoadImageFromFileOrSkip (needs mmcv, which every library here has)
     from . import transforms  # noqa: F401
 except ImportError:

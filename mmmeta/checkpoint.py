@@ -18,10 +18,20 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from .checkpoint_keys import (CLASSIFIER_HINT, HEAD_NORM, HEAD_NORM_DROPPED,  # noqa: F401
-                              CheckpointError, StateDict, convert_backbone, convert_prefixed,
-                              detect_layout, place_head_norm, state_dict_pre_hook,
-                              strip_prefix, unwrap)
+from .checkpoint_keys import (  # noqa: F401
+    CLASSIFIER_HINT,
+    HEAD_NORM,
+    HEAD_NORM_DROPPED,
+    CheckpointError,
+    StateDict,
+    convert_backbone,
+    convert_prefixed,
+    detect_layout,
+    place_head_norm,
+    state_dict_pre_hook,
+    strip_prefix,
+    unwrap,
+)
 from .download import resolve
 from .files import load_checkpoint_file
 from .registry import MODELS

@@ -20,6 +20,7 @@ import traceback
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
+
 from .checkpoint_keys import CheckpointError
 from .hooks import DivergenceError
 

@@ -22,10 +22,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .cli import CfgOptionsAction, fail, run_tool
 from .files import load_checkpoint_file
+from .inferencers import build_task
 from .launch import backbone_cfg, check_checkpoint, init_library, library_registry, load_config
 from .load_check import check_checkpoint_fits, file_state
 from .media import VideoWriters, batches, collect_inputs, count_pictures, frames
-from .inferencers import build_task
 
 
 def load_checked_config(config: str, checkpoint: str, cfg_options: Optional[dict] = None,

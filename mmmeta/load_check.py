@@ -14,8 +14,14 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .checkpoint import (CheckpointError, _shape_summary, convert_backbone, convert_prefixed,
-                         detect_layout, unwrap)
+from .checkpoint import (
+    CheckpointError,
+    _shape_summary,
+    convert_backbone,
+    convert_prefixed,
+    detect_layout,
+    unwrap,
+)
 from .models.metaformer import MetaFormer
 
 StateDict = Dict[str, torch.Tensor]

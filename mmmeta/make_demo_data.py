@@ -1,5 +1,5 @@
-"""Write the synthetic shapes demo datasets (see mmmeta/demo_data.py); also ``tools/make_demo_data.py``
-and ``python -m mmmeta.make_demo_data``.
+"""Write the synthetic shapes demo datasets (see mmmeta/demo_data.py); also
+``tools/make_demo_data.py`` and ``python -m mmmeta.make_demo_data``.
 
     mmmeta-demo-data coco                 # -> data/demo_coco (mmdet, COCO format)
     mmmeta-demo-data ade                  # -> data/demo_ade  (mmseg, ADE20K layout)

@@ -11,8 +11,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import yaml
 
-from .weights import WEIGHTS
 from .analysis import build_model, config_complexity
+from .weights import WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (mmmeta is installed editable)
 METAFILE = 'configs/metafile.yml'

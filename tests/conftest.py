@@ -26,6 +26,8 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:  # `import helpers` under any --import-mode
     sys.path.insert(0, str(TESTS))
 
+from launch_helpers import det_config_text, make_ade, make_coco, seg_config_text, set_accelerator  # noqa: E402
+
 
 def _module_args(request, name: str) -> dict:
     """The demo-data arguments a test module asks for (a module constant ``name``)."""
@@ -84,11 +86,50 @@ def _unit_tests_on_one_thread(request):
     torch.set_num_threads(threads)
 
 
+# ---------------------------------------------------------------- launcher test configs
+
+@pytest.fixture
+def det_cfg_file(tmp_path: Path) -> Path:
+    root = make_coco(tmp_path / 'coco')
+    path = tmp_path / 'retinanet_toy_coco.py'
+    path.write_text(det_config_text(str(root) + '/'))
+    return path
+
+
+@pytest.fixture
+def seg_cfg_file(tmp_path: Path) -> Path:
+    root = make_ade(tmp_path / 'ade')
+    path = tmp_path / 'fpn_toy_ade.py'
+    path.write_text(seg_config_text(str(root)))
+    return path
+
+
+@pytest.fixture
+def ckpt_file(tmp_path: Path) -> Path:
+    path = tmp_path / 'model.pth'
+    torch.save({'state_dict': {}}, path)
+    return path
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """Behave as on a machine without an accelerator, whatever this one has."""
+    set_accelerator(monkeypatch, False)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The layers do not overlap: a ``unit`` test is never also ``slow`` or ``e2e`` (so that
-    ``pytest -m unit`` stays under a minute)."""
-    wrong = [item.nodeid for item in items if item.get_closest_marker('unit')
-             and (item.get_closest_marker('slow') or item.get_closest_marker('e2e'))]
+    """Every test is in a layer, and the layers do not overlap: a ``unit`` test is never also
+    ``slow`` or ``e2e`` (so that ``pytest -m unit`` stays under a minute)."""
+    def has(item, name):
+        return item.get_closest_marker(name) is not None
+
+    wrong = [item.nodeid for item in items if has(item, 'unit')
+             and (has(item, 'slow') or has(item, 'e2e'))]
     if wrong:
         raise pytest.UsageError('marked unit and also slow or e2e (pick one layer): '
                                 + ', '.join(wrong[:10]))
+    unmarked = [item.nodeid for item in items
+                if not any(has(item, m) for m in ('unit', 'e2e', 'slow'))]
+    if unmarked:
+        raise pytest.UsageError('not in a test layer (mark it unit, e2e or slow): '
+                                + ', '.join(unmarked[:10]))

@@ -8,18 +8,21 @@ import json
 import textwrap
 from pathlib import Path
 
-import pytest
 import torch
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
 import mmmeta  # noqa: F401  (applies mmmeta.compat)
 from mmmeta.launch import device
-from mmmeta.launch.args import (apply_test_args, apply_train_args, build_test_parser,
-                                build_train_parser)
+from mmmeta.launch.args import (
+    apply_test_args,
+    apply_train_args,
+    build_test_parser,
+    build_train_parser,
+)
 from mmmeta.launch.configs import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT  # noqa: F401  (launch tests import it from here)
 
 
 def det_config_text(data_root: str, tta: bool = True) -> str:
@@ -120,38 +123,9 @@ def make_ade(root: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def det_cfg_file(tmp_path: Path) -> Path:
-    root = make_coco(tmp_path / 'coco')
-    path = tmp_path / 'retinanet_toy_coco.py'
-    path.write_text(det_config_text(str(root) + '/'))
-    return path
-
-
-@pytest.fixture
-def seg_cfg_file(tmp_path: Path) -> Path:
-    root = make_ade(tmp_path / 'ade')
-    path = tmp_path / 'fpn_toy_ade.py'
-    path.write_text(seg_config_text(str(root)))
-    return path
-
-
-@pytest.fixture
-def ckpt_file(tmp_path: Path) -> Path:
-    path = tmp_path / 'model.pth'
-    torch.save({'state_dict': {}}, path)
-    return path
-
-
 def set_accelerator(monkeypatch, available: bool) -> None:
     """Behave as on a machine with (or without) an accelerator, whatever this one has."""
     monkeypatch.setattr(device, 'accelerator_available', lambda: available)
-
-
-@pytest.fixture
-def cpu_only(monkeypatch):
-    """Behave as on a machine without an accelerator, whatever this one has."""
-    set_accelerator(monkeypatch, False)
 
 
 def config_for_train(argv):

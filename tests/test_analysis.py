@@ -1,4 +1,5 @@
-"""Published parameter and MAC figures (the PoolFormer and MetaFormer-baselines papers) and the get_flops tool."""
+"""Published parameter and MAC figures (the PoolFormer and MetaFormer-baselines papers) and the
+get_flops tool."""
 import subprocess
 import sys
 from pathlib import Path

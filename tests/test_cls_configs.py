@@ -1,9 +1,9 @@
 """The ImageNet-1k classification configs (configs/cls_poolformer_*_300e_in1k.py).
 
 Each config loads, builds an mmpretrain ``ImageClassifier`` with the published parameter count
-(the PoolFormer paper / sail-sg/poolformer README), carries the PoolFormer recipe, and the S12 classifier trains one step
-on CPU and takes the official v1 checkpoint layout (the key names of sail-sg/poolformer
-``poolformer_*.pth.tar``).
+(the PoolFormer paper / sail-sg/poolformer README), carries the PoolFormer recipe, and the
+S12 classifier trains one step on CPU and takes the official v1 checkpoint layout (the key
+names of sail-sg/poolformer ``poolformer_*.pth.tar``).
 Models are never run on real-sized inputs.
 """
 import functools

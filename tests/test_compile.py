@@ -11,6 +11,7 @@ from torch._dynamo.utils import counters
 
 from mmmeta import MetaFormer
 
+pytestmark = pytest.mark.slow  # dynamo traces whole models: seconds per test
 SHORT = dict(depths=(1, 1, 2, 1))
 
 

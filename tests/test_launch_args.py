@@ -5,10 +5,15 @@ import os
 
 import pytest
 import torch
+from launch_helpers import (
+    config_for_test,
+    config_for_train,
+    det_config_text,
+    error_of,
+    make_coco,
+    set_accelerator,
+)
 
-from launch_helpers import (ckpt_file, config_for_test, config_for_train,  # noqa: F401
-                            cpu_only, det_cfg_file, det_config_text, error_of, make_coco,
-                            seg_cfg_file, set_accelerator)
 from mmmeta.launch import args as launch_args
 from mmmeta.launch import checks, device
 

@@ -7,10 +7,16 @@ import subprocess
 import sys
 
 import pytest
+from launch_helpers import (
+    COCO,
+    ROOT,
+    config_for_test,
+    config_for_train,
+    det_config_text,
+    error_of,
+    make_coco,
+)
 
-from launch_helpers import (COCO, ROOT, ckpt_file, config_for_test,  # noqa: F401
-                            config_for_train, det_cfg_file, det_config_text, error_of, make_coco,
-                            seg_cfg_file)
 from mmmeta.launch import checks, data_checks, verify
 
 

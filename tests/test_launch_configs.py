@@ -1,9 +1,9 @@
 """mmmeta.launch.configs: which library runs a config, its registries, finding and loading
 configs (by file or shipped name), walking wrapper datasets."""
 import pytest
+from launch_helpers import error_of
 from mmengine.config import Config
 
-from launch_helpers import error_of
 from mmmeta.launch import configs
 
 

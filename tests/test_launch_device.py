@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from launch_helpers import ROOT, config_for_train, error_of, set_accelerator
 from mmengine.config import Config
 
-from launch_helpers import (ROOT, config_for_train, cpu_only, det_cfg_file,  # noqa: F401
-                            error_of, set_accelerator)
 from mmmeta.launch import device
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from launch_helpers import ROOT, ToyDataset, ToyModel
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from launch_helpers import ROOT, ToyDataset, ToyModel, det_cfg_file  # noqa: F401
 import mmmeta.test
 import mmmeta.train
 from mmmeta.launch import runner as launch_runner

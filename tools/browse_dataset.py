@@ -20,8 +20,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
 from mmmeta.cli import CfgOptionsAction, fail, run_tool  # noqa: E402
-from mmmeta.launch import (check_dataloaders, dataset_not_found, init_library,  # noqa: E402
-                           library_of, library_registry, load_config)
+from mmmeta.launch import (  # noqa: E402
+    check_dataloaders,
+    dataset_not_found,
+    init_library,
+    library_of,
+    library_registry,
+    load_config,
+)
 
 VISUALIZERS = dict(mmdet='DetLocalVisualizer', mmseg='SegLocalVisualizer')
 
@@ -52,8 +58,8 @@ def can_show() -> bool:
 
 def det_sample(data_sample):
     """mmdet's GT as DetLocalVisualizer draws it: box tensors and boolean mask arrays."""
-    from mmdet.structures.bbox import BaseBoxes
     from mmdet.models.utils import mask2ndarray
+    from mmdet.structures.bbox import BaseBoxes
     data_sample = data_sample.numpy()
     if 'gt_instances' in data_sample:
         gt = data_sample.gt_instances

@@ -17,23 +17,68 @@ what a CPU-only machine and a first-time user need. One module per reason to cha
 Config syntax errors, malformed ``--cfg-options``, unknown config keys and unreadable files are
 one sentence too (:mod:`mmmeta.cli`).
 """
-from .args import (apply_common_args, apply_test_args, apply_train_args, build_test_parser,
-                   build_train_parser, parse_args)
-from .checks import (check_checkpoint, check_complete, check_pretrained, check_run,
-                     check_work_dir, find_resume_checkpoint, resolve_auto_resume)
-from .configs import (SUPPORTED_SCOPES, backbone_cfg, config_dirs, init_library, is_remote,
-                      iter_dataset_cfgs, iter_metric_cfgs, library_of, library_registry,
-                      load_config, project_root, resolve_config, resolve_shipped_files,
-                      shipped_configs)
-from .data_checks import (check_coco_annotation, check_dataloaders, check_dataset_images,
-                          check_datasets, dataset_not_found)
-from .device import (LAUNCHERS, accelerator_available, adapt_cfg_for_device,
-                     check_amp_supported, convert_syncbn_to_bn, init_distributed,
-                     require_amp_device)
-from .runner import (build_runner, check_loaded_file, command, drop_disabled_hooks, main_test,
-                     main_train, prepare, read_load_from, run_test, run_train)
+from .args import (
+                   apply_common_args,
+                   apply_test_args,
+                   apply_train_args,
+                   build_test_parser,
+                   build_train_parser,
+                   parse_args,
+)
+from .checks import (
+                   check_checkpoint,
+                   check_complete,
+                   check_pretrained,
+                   check_run,
+                   check_work_dir,
+                   find_resume_checkpoint,
+                   resolve_auto_resume,
+)
+from .configs import (
+                   SUPPORTED_SCOPES,
+                   backbone_cfg,
+                   config_dirs,
+                   init_library,
+                   is_remote,
+                   iter_dataset_cfgs,
+                   iter_metric_cfgs,
+                   library_of,
+                   library_registry,
+                   load_config,
+                   project_root,
+                   resolve_config,
+                   resolve_shipped_files,
+                   shipped_configs,
+)
+from .data_checks import (
+                   check_coco_annotation,
+                   check_dataloaders,
+                   check_dataset_images,
+                   check_datasets,
+                   dataset_not_found,
+)
+from .device import (
+                   LAUNCHERS,
+                   accelerator_available,
+                   adapt_cfg_for_device,
+                   check_amp_supported,
+                   convert_syncbn_to_bn,
+                   init_distributed,
+                   require_amp_device,
+)
+from .runner import (
+                   build_runner,
+                   check_loaded_file,
+                   command,
+                   drop_disabled_hooks,
+                   main_test,
+                   main_train,
+                   prepare,
+                   read_load_from,
+                   run_test,
+                   run_train,
+)
 from .verify import main_verify, run_verify
-
 
 __all__ = [
     'accelerator_available', 'adapt_cfg_for_device', 'apply_common_args', 'apply_test_args',

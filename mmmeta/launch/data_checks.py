@@ -12,8 +12,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from ..cli import fail
-from .configs import is_remote, iter_dataset_cfgs, iter_metric_cfgs
 from ..make_demo_data import demo_data_hint
+from .configs import is_remote, iter_dataset_cfgs, iter_metric_cfgs
 
 # COCO files above this size are checked with a byte scan instead of a full JSON parse, so a
 # 450 MB instances_train2017.json is not parsed twice.

@@ -29,8 +29,12 @@ SYNC_BN_TYPES = frozenset({'SyncBN', 'MMSyncBN', 'NaiveSyncBN', 'SyncBatchNorm'}
 def accelerator_available() -> bool:
     """Whether a CUDA (or NPU/MLU/MUSA) device is here: the devices that mmengine's
     ``init_dist`` and ``AmpOptimWrapper`` support. Anything else is run as on a CPU."""
-    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                                 is_npu_available)
+    from mmengine.device import (
+        is_cuda_available,
+        is_mlu_available,
+        is_musa_available,
+        is_npu_available,
+    )
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 

@@ -9,16 +9,26 @@ from typing import Optional, Sequence
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..checkpoint import load_pretrained
 from ..cli import check_config_keys, fail, run_tool
 from ..files import load_checkpoint_file
-from .args import (apply_test_args, apply_train_args, build_test_parser, build_train_parser,
-                   parse_args)
+from ..load_check import (
+    backbone_only_layout,
+    check_checkpoint_fits,
+    describe_state,
+    file_state,
+    model_for_loading,
+)
+from .args import (
+    apply_test_args,
+    apply_train_args,
+    build_test_parser,
+    build_train_parser,
+    parse_args,
+)
 from .checks import check_run, check_work_dir
 from .configs import backbone_cfg, init_library, is_remote, library_registry, load_config
 from .device import adapt_cfg_for_device, init_distributed
-from ..checkpoint import load_pretrained
-from ..load_check import (backbone_only_layout, check_checkpoint_fits, describe_state, file_state,
-                          model_for_loading)
 
 
 def build_runner(cfg: Config):

@@ -19,6 +19,7 @@ from .fast import fused_stage, stage_is_fusable
 from .layers import CfgType, DropPath, Mlp, PositionEmbedding, build_norm, optional_scale
 from .mixers import build_mixer
 
+
 class ConvNorm(nn.Module):
     """A strided conv with an optional norm before it (v2 downsampling) or after it (v2 stem):
     the stem and the downsampling layers. The norm is the ``norm`` submodule either way, its
