@@ -15,12 +15,9 @@ import sys
 import numpy as np
 from mmengine.utils import ProgressBar
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
-from mmmeta.cli import CfgOptionsAction, fail, run_tool  # noqa: E402
-from mmmeta.launch import (  # noqa: E402
+import mmmeta  # noqa: F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta.cli import CfgOptionsAction, fail, run_tool
+from mmmeta.launch import (
     check_dataloaders,
     dataset_not_found,
     init_library,

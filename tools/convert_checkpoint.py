@@ -9,10 +9,7 @@ Conversion also happens on the fly when loading, so this is only needed to store
 files (or to check a file against an arch before training).
 """
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ import time
 from typing import Dict, Iterator, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)  # this checkout's mmmeta (see tools/train.py)
 
 CLS_CONFIG = 'configs/demo/cls_poolformer_s12_demo.py'
 INFER_IMAGES = 4  # validation images the inference tool is shown on

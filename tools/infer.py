@@ -8,14 +8,10 @@ The library is picked from the config's ``default_scope``; the logic lives in
         work_dirs/retinanet_poolformer_s12_demo/iter_2000.pth data/demo_coco/val --out-dir out
     python tools/infer.py CONFIG CHECKPOINT video.mp4 --score-thr 0.5 --batch-size 4
 """
-import os.path as osp
 import sys
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import mmmeta  # noqa: E402,F401  (registers the backbones and the safe checkpoint loader)
-from mmmeta import infer  # noqa: E402
+import mmmeta  # noqa: F401  (registers the backbones and the safe checkpoint loader)
+from mmmeta import infer
 
 
 def main() -> int:

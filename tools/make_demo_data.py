@@ -4,13 +4,9 @@
     python tools/make_demo_data.py ade       # -> data/demo_ade  (mmseg, ADE20K layout)
     python tools/make_demo_data.py cls       # -> data/demo_cls  (mmpretrain)
 """
-import os.path as osp
 import sys
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mmmeta.make_demo_data import main  # noqa: E402
+from mmmeta.make_demo_data import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -8,14 +8,10 @@ config's ``default_scope``. The logic lives in :mod:`mmmeta.launch`. Examples::
     python tools/test.py CONFIG CHECKPOINT --out pred_dir --tta   # mmseg: save masks, TTA
     bash tools/dist_test.sh CONFIG CHECKPOINT 2
 """
-import os.path as osp
-import sys
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
-from mmmeta import launch  # noqa: E402
+import mmmeta  # noqa: F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta import launch
 
 
 def main() -> None:

@@ -7,14 +7,10 @@ Same arguments as mmdet 3.3.0's tools/train.py; the library is picked from the c
     python tools/train.py CONFIG --resume                  # latest checkpoint in work_dir
     bash tools/dist_train.sh CONFIG 2                      # torchrun, also on CPU (gloo)
 """
-import os.path as osp
-import sys
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
-from mmmeta import launch  # noqa: E402
+import mmmeta  # noqa: F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta import launch
 
 
 def main() -> None:

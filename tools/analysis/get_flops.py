@@ -9,8 +9,6 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
 
 def from_config(path: str, shape, no_macs: bool) -> None:
     import mmmeta  # noqa: F401

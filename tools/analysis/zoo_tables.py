@@ -10,14 +10,11 @@
 The tables go between the markers below in README.md; the rest of the file is left alone.
 """
 import argparse
-import os
 import sys
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from mmmeta import zoo  # noqa: E402
+from mmmeta import zoo
 
 START, END = '<!-- zoo-tables:start -->', '<!-- zoo-tables:end -->'
 TABLES = (('Object detection', 'Object Detection'),

@@ -6,14 +6,10 @@ tools/train.py and tools/test.py run first). The logic lives in :mod:`mmmeta.lau
     python tools/misc/verify_dataset.py CONFIG --phase test \\
         --cfg-options test_dataloader.dataset.data_root=/data/coco/
 """
-import os.path as osp
 import sys
 
-# Work from a plain checkout too (without `pip install -e .`).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-import mmmeta  # noqa: E402,F401  (registers the backbones, applies mmmeta.compat)
-from mmmeta.launch import main_verify  # noqa: E402
+import mmmeta  # noqa: F401  (registers the backbones, applies mmmeta.compat)
+from mmmeta.launch import main_verify
 
 if __name__ == '__main__':
     sys.exit(main_verify())
