@@ -429,6 +429,30 @@ def _write_splits(split_fn: Callable[..., Union[int, None]], root: Path, counts:
     return stats
 
 
+def _make(kind: str, root: PathLike, split_fn: Callable[..., Union[int, None]],
+          files_of: Callable[[Path, Dict[str, int]], List[Path]], num_train, num_val, size,
+          seed: int, force: bool, max_shapes, shape_size) -> Tuple[Path, List[Path], dict, dict]:
+    """The steps every maker shares: presets, argument checks, the caching rule, the splits.
+    Returns (root, the files the dataset consists of, the common result fields, stats)."""
+    num_train, num_val, size, max_shapes, shape_size = _preset(
+        kind, num_train, num_val, size, max_shapes, shape_size)
+    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
+    root = Path(root)
+    counts = dict(train=num_train, val=num_val)
+    files = files_of(root, counts)
+    generated, stats = _reuse_or_write(
+        root, _meta_args(kind, num_train, num_val, hw, seed, scene), files, force,
+        lambda: _write_splits(split_fn, root, counts, hw, seed, scene))
+    info = dict(kind=kind, root=str(root), generated=generated, num_train=num_train,
+                num_val=num_val)
+    return root, files, info, stats
+
+
+def _numbered(root: Path, counts: Dict[str, int]) -> List[Path]:
+    """``{split}/000001.jpg ...``: the image files of the COCO and classification layouts."""
+    return [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
+
+
 def _clear(folder: Path, pattern: str) -> None:
     """Remove files a previous run left (e.g. with a larger num_train)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -471,21 +495,12 @@ def make_coco_demo(root: PathLike, num_train: Optional[int] = None,
     the image/instance counts; ``generated`` says whether files were written or an identical
     dataset was reused.
     """
-    num_train, num_val, size, max_shapes, shape_size = _preset(
-        'coco', num_train, num_val, size, max_shapes, shape_size)
-    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
-    root = Path(root)
-    args = _meta_args('coco', num_train, num_val, hw, seed, scene)
-    counts = dict(train=num_train, val=num_val)
-    files = [root / 'annotations' / f'instances_{s}.json' for s in counts]
-    files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
-    generated, stats = _reuse_or_write(
-        root, args, files, force,
-        lambda: _write_splits(_coco_split, root, counts, hw, seed, scene))
-    return dict(kind='coco', root=str(root), generated=generated,
-                train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
+    root, files, info, stats = _make(
+        'coco', root, _coco_split,
+        lambda root, counts: [root / 'annotations' / f'instances_{s}.json' for s in counts]
+        + _numbered(root, counts), num_train, num_val, size, seed, force, max_shapes, shape_size)
+    return dict(info, train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
                 train_ann_file=str(files[0]), val_ann_file=str(files[1]),
-                num_train=num_train, num_val=num_val,
                 num_train_instances=stats.get('train_instances'),
                 num_val_instances=stats.get('val_instances'))
 
@@ -516,27 +531,21 @@ def make_ade_demo(root: PathLike, num_train: Optional[int] = None,
     annotation folders, the counts and ``generated`` (False when an identical dataset was
     reused).
     """
-    num_train, num_val, size, max_shapes, shape_size = _preset(
-        'ade', num_train, num_val, size, max_shapes, shape_size)
-    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
-    root = Path(root)
-    args = _meta_args('ade', num_train, num_val, hw, seed, scene)
-    counts = dict(train=num_train, val=num_val)
-    files = []
-    for s, n in counts.items():
-        folder, prefix = ADE_SPLITS[s]
-        for i in range(1, n + 1):
-            files.append(root / 'images' / folder / f'{prefix}_{i:08d}.jpg')
-            files.append(root / 'annotations' / folder / f'{prefix}_{i:08d}.png')
-    generated, _ = _reuse_or_write(
-        root, args, files, force,
-        lambda: _write_splits(_ade_split, root, counts, hw, seed, scene))
-    return dict(kind='ade', root=str(root), generated=generated,
-                train_img_dir=str(root / 'images' / 'training'),
+    def files_of(root: Path, counts: Dict[str, int]) -> List[Path]:
+        files = []
+        for s, n in counts.items():
+            folder, prefix = ADE_SPLITS[s]
+            for i in range(1, n + 1):
+                files.append(root / 'images' / folder / f'{prefix}_{i:08d}.jpg')
+                files.append(root / 'annotations' / folder / f'{prefix}_{i:08d}.png')
+        return files
+
+    root, _, info, _ = _make('ade', root, _ade_split, files_of, num_train, num_val, size, seed,
+                             force, max_shapes, shape_size)
+    return dict(info, train_img_dir=str(root / 'images' / 'training'),
                 val_img_dir=str(root / 'images' / 'validation'),
                 train_ann_dir=str(root / 'annotations' / 'training'),
-                val_ann_dir=str(root / 'annotations' / 'validation'),
-                num_train=num_train, num_val=num_val)
+                val_ann_dir=str(root / 'annotations' / 'validation'))
 
 
 def _cls_split(root: Path, split: str, num: int, size: Size, seed: int, scene: dict) -> None:
@@ -569,21 +578,12 @@ def make_cls_demo(root: PathLike, num_train: Optional[int] = None,
     the annotation lists ``meta/{train,val}.txt`` (``file label``, labels index
     :data:`CLASSES`).
     """
-    num_train, num_val, size, max_shapes, shape_size = _preset(
-        'cls', num_train, num_val, size, max_shapes, shape_size)
-    hw, scene = _check_args(num_train, num_val, size, seed, max_shapes, shape_size)
-    root = Path(root)
-    args = _meta_args('cls', num_train, num_val, hw, seed, scene)
-    counts = dict(train=num_train, val=num_val)
-    files = [root / 'meta' / f'{s}.txt' for s in counts]
-    files += [root / s / f'{i:06d}.jpg' for s, n in counts.items() for i in range(1, n + 1)]
-    generated, _ = _reuse_or_write(
-        root, args, files, force,
-        lambda: _write_splits(_cls_split, root, counts, hw, seed, scene))
-    return dict(kind='cls', root=str(root), generated=generated,
-                train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
-                train_ann_file=str(files[0]), val_ann_file=str(files[1]),
-                num_train=num_train, num_val=num_val)
+    root, files, info, _ = _make(
+        'cls', root, _cls_split,
+        lambda root, counts: [root / 'meta' / f'{s}.txt' for s in counts]
+        + _numbered(root, counts), num_train, num_val, size, seed, force, max_shapes, shape_size)
+    return dict(info, train_img_dir=str(root / 'train'), val_img_dir=str(root / 'val'),
+                train_ann_file=str(files[0]), val_ann_file=str(files[1]))
 
 
 # Each kind's writer and the folder the demo configs read it from (relative to the repository).

@@ -1,23 +1,4 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun: bash tools/dist_train.sh CONFIG NPROC [train.py args]
-# NPROC processes per node (one per GPU; on a CPU-only machine they use gloo).
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
-
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-$PYTHON -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/train.py \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+# (see tools/dist_run.sh for multi-node variables).
+exec bash "$(dirname "$0")/dist_run.sh" train.py "$2" "$1" "${@:3}"

@@ -51,15 +51,21 @@ NORMS = {'GN1': GroupNorm1, 'MLN': GroupNorm1, 'LN2d': LayerNorm2d, 'LN': LayerN
          'BN': BatchNorm2d}
 
 
-def build_norm(cfg: CfgType, num_channels: int) -> nn.Module:
-    """Build a norm from ``dict(type='GN1'|'LN2d'|'BN', eps=..., bias=...)``; None -> Identity."""
+def _build(table: dict, what: str, cfg: CfgType, *args) -> nn.Module:
+    """``table[type](*args, **options)`` from a name or ``dict(type=..., **options)``; None ->
+    Identity."""
     if cfg is None:
         return nn.Identity()
     cfg = dict(type=cfg) if isinstance(cfg, str) else dict(cfg)
     kind = cfg.pop('type')
-    if kind not in NORMS:
-        raise ValueError(f'unknown norm type {kind!r}; choose one of {sorted(NORMS)}')
-    return NORMS[kind](num_channels, **cfg)
+    if kind not in table:
+        raise ValueError(f'unknown {what} type {kind!r}; choose one of {sorted(table)}')
+    return table[kind](*args, **cfg)
+
+
+def build_norm(cfg: CfgType, num_channels: int) -> nn.Module:
+    """Build a norm from ``dict(type='GN1'|'LN2d'|'BN', eps=..., bias=...)``; None -> Identity."""
+    return _build(NORMS, 'norm', cfg, num_channels)
 
 
 class StarReLU(nn.Module):
@@ -80,13 +86,7 @@ ACTS = {'GELU': nn.GELU, 'ReLU': nn.ReLU, 'SiLU': nn.SiLU, 'StarReLU': StarReLU,
 
 def build_act(cfg: CfgType) -> nn.Module:
     """Build an activation from a name or ``dict(type=...)``; None -> Identity."""
-    if cfg is None:
-        return nn.Identity()
-    cfg = dict(type=cfg) if isinstance(cfg, str) else dict(cfg)
-    kind = cfg.pop('type')
-    if kind not in ACTS:
-        raise ValueError(f'unknown activation type {kind!r}; choose one of {sorted(ACTS)}')
-    return ACTS[kind](**cfg)
+    return _build(ACTS, 'activation', cfg)
 
 
 class Scale(nn.Module):
