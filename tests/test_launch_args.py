@@ -18,6 +18,7 @@ from mmmeta.launch import args as launch_args
 from mmmeta.launch import checks, device
 
 
+@pytest.mark.unit
 def test_work_dir_default_cli_and_config(det_cfg_file, tmp_path):
     assert config_for_train([det_cfg_file]).work_dir == './work_dirs/retinanet_toy_coco'
     cfg = config_for_train([det_cfg_file, '--work-dir', tmp_path / 'w'])
@@ -26,6 +27,7 @@ def test_work_dir_default_cli_and_config(det_cfg_file, tmp_path):
     assert cfg.work_dir == 'from_cfg'
 
 
+@pytest.mark.unit
 def test_launcher_and_cfg_options(det_cfg_file):
     cfg = config_for_train([det_cfg_file, '--launcher', 'pytorch', '--cfg-options',
                      'train_dataloader.batch_size=3', 'model.backbone.arch=s24'])
@@ -35,6 +37,7 @@ def test_launcher_and_cfg_options(det_cfg_file):
     assert config_for_train([det_cfg_file]).launcher == 'none'
 
 
+@pytest.mark.unit
 def test_resume_auto_and_path(det_cfg_file, ckpt_file, tmp_path):
     work_dir = tmp_path / 'work'
     # nothing to resume yet: said in one line, training starts from the beginning
@@ -52,6 +55,7 @@ def test_resume_auto_and_path(det_cfg_file, ckpt_file, tmp_path):
     assert not cfg.get('resume', False)
 
 
+@pytest.mark.unit
 def test_resume_missing_checkpoint(det_cfg_file, tmp_path):
     with pytest.raises(SystemExit) as exc:
         config_for_train([det_cfg_file, '--resume', tmp_path / 'nope.pth'])
@@ -59,6 +63,7 @@ def test_resume_missing_checkpoint(det_cfg_file, tmp_path):
     assert '--resume' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_auto_scale_lr(det_cfg_file, seg_cfg_file):
     assert config_for_train([det_cfg_file, '--auto-scale-lr']).auto_scale_lr.enable is True
     with pytest.raises(SystemExit) as exc:
@@ -66,6 +71,7 @@ def test_auto_scale_lr(det_cfg_file, seg_cfg_file):
     assert 'auto_scale_lr' in error_of(exc) and 'base_batch_size' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_amp_on_cpu_fails_early_with_clear_message(det_cfg_file, cpu_only):
     with pytest.raises(SystemExit) as exc:
         config_for_train([det_cfg_file, '--amp'])
@@ -73,6 +79,7 @@ def test_amp_on_cpu_fails_early_with_clear_message(det_cfg_file, cpu_only):
     assert '--amp' in msg and 'GPU' in msg and 'Traceback' not in msg
 
 
+@pytest.mark.unit
 def test_amp_in_config_on_cpu_fails(det_cfg_file, cpu_only):
     cfg = config_for_train([det_cfg_file, '--cfg-options', 'optim_wrapper.type=AmpOptimWrapper'])
     with pytest.raises(SystemExit) as exc:
@@ -81,6 +88,7 @@ def test_amp_in_config_on_cpu_fails(det_cfg_file, cpu_only):
     checks.check_run(cfg, 'test')  # testing an AMP config on CPU is fine (no optimizer)
 
 
+@pytest.mark.unit
 def test_amp_with_gpu_sets_amp_optim_wrapper(det_cfg_file, monkeypatch):
     set_accelerator(monkeypatch, True)
     cfg = config_for_train([det_cfg_file, '--amp'])
@@ -89,6 +97,7 @@ def test_amp_with_gpu_sets_amp_optim_wrapper(det_cfg_file, monkeypatch):
     device.check_amp_supported(cfg)  # no error where a GPU is available
 
 
+@pytest.mark.unit
 def test_local_rank_alias_sets_env(det_cfg_file, monkeypatch):
     monkeypatch.setenv('LOCAL_RANK', 'x')
     monkeypatch.delenv('LOCAL_RANK')
@@ -99,6 +108,7 @@ def test_local_rank_alias_sets_env(det_cfg_file, monkeypatch):
     assert args.local_rank == 1
 
 
+@pytest.mark.unit
 def test_test_args_mmdet(det_cfg_file, ckpt_file, tmp_path):
     cfg = config_for_test([det_cfg_file, ckpt_file, '--out', tmp_path / 'r.pkl',
                     '--show-dir', tmp_path / 'vis'])
@@ -115,12 +125,14 @@ def test_test_args_mmdet(det_cfg_file, ckpt_file, tmp_path):
     assert hook.draw and hook.show and hook.wait_time == 0.5
 
 
+@pytest.mark.unit
 def test_test_out_must_be_pickle_for_mmdet(det_cfg_file, ckpt_file):
     with pytest.raises(SystemExit) as exc:
         config_for_test([det_cfg_file, ckpt_file, '--out', 'results.json'])
     assert '.pkl' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_test_args_mmseg(seg_cfg_file, ckpt_file, tmp_path):
     cfg = config_for_test([seg_cfg_file, ckpt_file, '--out', tmp_path / 'pred',
                     '--show-dir', tmp_path / 'vis'])
@@ -130,6 +142,7 @@ def test_test_args_mmseg(seg_cfg_file, ckpt_file, tmp_path):
     assert cfg.visualizer.save_dir == str(tmp_path / 'vis')
 
 
+@pytest.mark.unit
 def test_tta_mmdet_and_mmseg(det_cfg_file, seg_cfg_file, ckpt_file):
     cfg = config_for_test([det_cfg_file, ckpt_file, '--tta'])
     assert cfg.model.type == 'DetTTAModel' and cfg.model.module.type == 'RetinaNet'
@@ -139,6 +152,7 @@ def test_tta_mmdet_and_mmseg(det_cfg_file, seg_cfg_file, ckpt_file):
     assert cfg.test_dataloader.dataset.pipeline[-1].type == 'TestTimeAug'
 
 
+@pytest.mark.unit
 def test_tta_without_tta_settings(tmp_path, ckpt_file):
     path = tmp_path / 'no_tta.py'
     path.write_text(det_config_text(str(make_coco(tmp_path / 'coco')), tta=False))
@@ -147,6 +161,7 @@ def test_tta_without_tta_settings(tmp_path, ckpt_file):
     assert 'tta_model' in error_of(exc) and 'tta_pipeline' in error_of(exc)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize('wrapper', ['RepeatDataset', 'ConcatDataset'])
 def test_tta_reaches_wrapped_test_datasets(tmp_path, ckpt_file, wrapper):
     """--tta puts the TTA pipeline on the datasets that read files, inside wrappers (as

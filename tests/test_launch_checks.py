@@ -20,12 +20,14 @@ from launch_helpers import (
 from mmmeta.launch import checks, data_checks, verify
 
 
+@pytest.mark.unit
 def test_missing_checkpoint_for_test(det_cfg_file, tmp_path):
     with pytest.raises(SystemExit) as exc:
         config_for_test([det_cfg_file, tmp_path / 'missing.pth'])
     assert 'checkpoint file not found' in error_of(exc) and 'missing.pth' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_missing_load_from_in_config(det_cfg_file, tmp_path):
     cfg = config_for_train([det_cfg_file, '--cfg-options', f'load_from={tmp_path}/gone.pth'])
     with pytest.raises(SystemExit) as exc:
@@ -34,6 +36,7 @@ def test_missing_load_from_in_config(det_cfg_file, tmp_path):
     checks.check_checkpoint('https://example.com/w.pth', 'url')  # URLs are not checked
 
 
+@pytest.mark.unit
 def test_missing_pretrained_backbone_file(det_cfg_file, tmp_path):
     """A Pretrained init_cfg whose file is absent stops training up front with the fix; the
     demo backbone's message says how to make it; testing does not need the file."""
@@ -54,6 +57,7 @@ def test_missing_pretrained_backbone_file(det_cfg_file, tmp_path):
                                        'model.backbone.init_cfg=None']), 'train')
 
 
+@pytest.mark.unit
 def test_dataset_paths_ok(det_cfg_file, seg_cfg_file, ckpt_file):
     checks.check_run(config_for_train([det_cfg_file]), 'train')
     checks.check_run(config_for_test([det_cfg_file, ckpt_file]), 'test')
@@ -61,6 +65,7 @@ def test_dataset_paths_ok(det_cfg_file, seg_cfg_file, ckpt_file):
     checks.check_run(config_for_test([seg_cfg_file, ckpt_file]), 'test')
 
 
+@pytest.mark.unit
 def test_missing_data_root(tmp_path):
     path = tmp_path / 'cfg.py'
     path.write_text(det_config_text(str(tmp_path / 'no_such_coco') + '/'))
@@ -72,6 +77,7 @@ def test_missing_data_root(tmp_path):
     assert 'python tools/make_demo_data.py coco' in msg
 
 
+@pytest.mark.unit
 def test_missing_ann_file_and_prefix(det_cfg_file, tmp_path, seg_cfg_file, ckpt_file):
     (tmp_path / 'coco' / 'annotations' / 'val.json').unlink()
     with pytest.raises(SystemExit) as exc:  # val_dataloader is checked for training too
@@ -87,6 +93,7 @@ def test_missing_ann_file_and_prefix(det_cfg_file, tmp_path, seg_cfg_file, ckpt_
     assert '--cfg-options test_dataloader.dataset.data_root=' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_evaluator_ann_file_is_checked(det_cfg_file, tmp_path, ckpt_file):
     """CocoMetric's ann_file is a string fixed at parse time: a data_root override misses it."""
     other = make_coco(tmp_path / 'other')
@@ -105,6 +112,7 @@ def test_evaluator_ann_file_is_checked(det_cfg_file, tmp_path, ckpt_file):
     assert 'malformed COCO' in error_of(exc)
 
 
+@pytest.mark.unit
 def test_wrapped_dataset_is_checked(det_cfg_file, tmp_path):
     cfg = config_for_train([det_cfg_file])
     inner = cfg.train_dataloader.dataset
@@ -120,6 +128,7 @@ def test_wrapped_dataset_is_checked(det_cfg_file, tmp_path):
     ('[1, 2]', 'not an object'),
     ('{"images": [], "categories": []}', "'annotations'"),
 ])
+@pytest.mark.unit
 def test_malformed_coco_annotation(det_cfg_file, tmp_path, content, problem):
     ann = tmp_path / 'coco' / 'annotations' / 'train.json'
     ann.write_text(content)
@@ -129,6 +138,7 @@ def test_malformed_coco_annotation(det_cfg_file, tmp_path, content, problem):
     assert 'malformed COCO annotation file' in msg and str(ann) in msg and problem in msg
 
 
+@pytest.mark.unit
 def test_large_coco_file_byte_scan(tmp_path, monkeypatch):
     monkeypatch.setattr(data_checks, 'FULL_JSON_CHECK_MAX_BYTES', 10)
     good = tmp_path / 'good.json'
@@ -147,6 +157,8 @@ def verify_dataset(*argv, cwd) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_verify_dataset_tool(det_cfg_file, tmp_path, capsys):
     """The dataset checks on their own: what was checked, or one sentence and exit status 1."""
     checked = verify.run_verify([str(det_cfg_file)])

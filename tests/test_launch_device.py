@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmmeta.launch import device
 
 
+@pytest.mark.unit
 def test_syncbn_to_bn_recursive(det_cfg_file, cpu_only):
     cfg = config_for_train([det_cfg_file])
     device.adapt_cfg_for_device(cfg, distributed=False)
@@ -26,6 +27,7 @@ def test_syncbn_to_bn_recursive(det_cfg_file, cpu_only):
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
 
 
+@pytest.mark.unit
 def test_cpu_distributed_cfg(det_cfg_file, cpu_only):
     cfg = config_for_train([det_cfg_file, '--launcher', 'pytorch',
                      '--cfg-options', 'find_unused_parameters=True', 'sync_bn=torch'])
@@ -43,6 +45,7 @@ def test_cpu_distributed_cfg(det_cfg_file, cpu_only):
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
 
 
+@pytest.mark.unit
 def test_accelerator_leaves_cfg_alone(det_cfg_file, monkeypatch):
     set_accelerator(monkeypatch, True)
     cfg = config_for_train([det_cfg_file])
@@ -51,6 +54,7 @@ def test_accelerator_leaves_cfg_alone(det_cfg_file, monkeypatch):
     assert cfg.pretty_text == before
 
 
+@pytest.mark.unit
 def test_init_distributed_without_env(cpu_only, monkeypatch):
     for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(name, raising=False)
@@ -69,6 +73,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.unit
 def test_init_distributed_slurm_single_task_cpu(cpu_only, monkeypatch):
     """The slurm path without CUDA: env vars from SLURM_*, then a gloo group."""
     import torch.distributed as dist
@@ -133,6 +138,8 @@ print(f'RANK {rank} DONE', flush=True)
 '''
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
     script = tmp_path / 'dist_toy.py'
     script.write_text(DIST_SCRIPT)

@@ -50,6 +50,7 @@ def trained(tmp_path):
     return tmp_path, {k: v.clone() for k, v in runner.model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_with_weights_only_default(trained):
     work_dir, _ = trained
     ckpt = torch.load(work_dir / 'epoch_2.pth')  # torch >= 2.6: weights_only=True
@@ -57,6 +58,7 @@ def test_checkpoint_loads_with_weights_only_default(trained):
     torch.load(work_dir / 'epoch_2.pth', weights_only=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('resume_from', ['auto', 'epoch_1.pth'])
 def test_resume(trained, resume_from):
     work_dir, _ = trained
@@ -70,6 +72,7 @@ def test_resume(trained, resume_from):
     assert runner.epoch == 3 and (work_dir / 'epoch_3.pth').is_file()
 
 
+@pytest.mark.slow
 def test_load_from(trained):
     work_dir, weights = trained
     runner = toy_runner(work_dir, 'load', max_epochs=1, load_from=str(work_dir / 'epoch_2.pth'))
@@ -115,6 +118,7 @@ def _history_buffer():
     lambda marker: GetattrEscape(_history_buffer(), '__init__'),
     lambda marker: GetattrEscape(np.ndarray, 'tofile'),
 ], ids=['class-instance', 'os.system', 'reduce-os.system', 'getattr-dunder', 'getattr-other'])
+@pytest.mark.unit
 def test_arbitrary_objects_still_refused(tmp_path, make_payload):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
@@ -133,6 +137,8 @@ def run_tool(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_tools_report_missing_files_without_traceback(tmp_path, det_cfg_file):
     proc = run_tool(str(ROOT / 'tools' / 'train.py'), 'configs/nope.py', cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -145,6 +151,7 @@ def test_tools_report_missing_files_without_traceback(tmp_path, det_cfg_file):
 
 @pytest.mark.parametrize('module,main', [(mmmeta.train, 'main_train'),
                                          (mmmeta.test, 'main_test')])
+@pytest.mark.unit
 def test_entry_points_exit_zero_after_the_run(monkeypatch, module, main):
     """mmmeta-train / mmmeta-test return exit status 0, not the Runner or the metrics."""
     calls = []
@@ -152,6 +159,7 @@ def test_entry_points_exit_zero_after_the_run(monkeypatch, module, main):
     assert module.main(['CONFIG']) == 0 and calls == [['CONFIG']]
 
 
+@pytest.mark.unit
 def test_nothing_to_read_or_check_without_load_from():
     """No load_from (or a resume): nothing is read before the Runner, nothing checked after."""
     from mmengine.config import Config
