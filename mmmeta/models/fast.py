@@ -146,6 +146,14 @@ def _pool_backward(grad: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
         False, False, None).permute(0, 2, 3, 1)
 
 
+def _norm_backward(grad: torch.Tensor, x: torch.Tensor, mean: torch.Tensor,
+                   rstd: torch.Tensor) -> torch.Tensor:
+    """Input gradient of GroupNorm-1 without affine on (N, H, W, C) ``x`` (one fused kernel:
+    it is a LayerNorm over (H, W, C))."""
+    return torch.ops.aten.native_layer_norm_backward(
+        grad, x, list(x.shape[1:]), mean, rstd, None, None, [True, False, False])[0]
+
+
 def _mix(x, p, s, res1):
     """Token mixer with layer scale: ``res1 * x + s * (p - x)`` (``s`` = ls1 * w1 * rsig)."""
     return torch.addcmul(x * (res1 - s), p, s) if res1 is not None else torch.lerp(x, p, s)
@@ -207,31 +215,28 @@ class FusedBlock(torch.autograd.Function):
         del hid
         # recompute the mixer output and the second norm from x and the saved statistics
         p = _pool(x, k)
-        s = mix_scale * rstd1
-        y = _mix(x, p, s, res1)
+        y = _mix(x, p, mix_scale * rstd1, res1)
         z = (y - mean2) * rstd2
         d_fc1_w = d_a.t() @ z.view(-1, c) if need[2] else None
         d_fc1_b = d_a.sum(0) if ctx.has[0] and need[3] else None
         d_z = (d_a @ fc1_w).view(n, h, w, c)
-        del d_a
-        # GroupNorm-1 without affine: d_y = rstd * (d_z - mean(d_z) - z * mean(d_z * z))
-        dims = (1, 2, 3)
-        d_y = (d_z - d_z.mean(dims, keepdim=True)
-               - z * (d_z * z).mean(dims, keepdim=True)).mul_(rstd2)
-        del d_z
+        del d_a, z
         d_res2 = (g * y).sum((0, 1, 2)) if res2 is not None and need[7] else None
+        d_y = _norm_backward(d_z, y, mean2, rstd2)  # GroupNorm-1 without affine
+        del d_z
         d_y.add_(g * res2 if res2 is not None else g)
-        # mixer: y = res1 * x + s * (p - x), s = mix_scale * rstd1(x), p = pool(x)
+        # mixer: y = res1 * x + mix_scale * (pool(n1) - n1), n1 = GroupNorm-1(x) without affine
+        # (pool(n1) - n1 = rstd1 * (p - x): pooling weights sum to one)
         d_res1 = (d_y * x).sum((0, 1, 2)) if res1 is not None and need[6] else None
-        d_s = (d_y * (p - x)).sum((1, 2), keepdim=True)  # (N, 1, 1, C)
-        d_mix = (d_s * rstd1).sum((0, 1, 2)) if need[1] else None
+        d_mix = (d_y * (p - x)).mul_(rstd1).sum((0, 1, 2)) if need[1] else None
+        del p
         d_x = None
         if need[0]:
-            d_rstd1 = (d_s * mix_scale).sum(dims, keepdim=True)
-            d_x = d_y * ((res1 - s) if res1 is not None else (1 - s))
-            d_x += _pool_backward(d_y * s, x, k)
-            # rstd = (var + eps)^-1/2: d rstd / dx = -rstd^3 (x - mean) / (H W C)
-            d_x += (x - mean1) * (d_rstd1 * rstd1.pow(3) * (-1.0 / (h * w * c)))
+            u = d_y * mix_scale
+            d_n1 = _pool_backward(u, x, k).sub_(u)
+            del u
+            d_x = _norm_backward(d_n1, x, mean1, rstd1)
+            d_x.add_(d_y * res1 if res1 is not None else d_y)
         return (d_x, d_mix, d_fc1_w, d_fc1_b, d_fc2_w, d_fc2_b, d_res1, d_res2, None) + d_act
 
 

@@ -220,15 +220,18 @@ def gemm_macs(model: nn.Module, x: torch.Tensor) -> int:
     return count_macs(model, (x,))
 
 
-def model_gemms(arch: str, h: int, w: int, device) -> Callable:
+def model_gemms(arch: str, h: int, w: int, device, batch: int = 1,
+                training: bool = False) -> Callable:
     """The model's own GEMMs and convolutions alone, with its shapes (stem, downsampling convs,
     both MLP matmuls of every block on (tokens x channels)): what no implementation that
-    computes the same layers can go below. Its time over mmmeta's is the matmul time share."""
+    computes the same layers can go below. Its time over mmmeta's is the matmul time share.
+    ``training``: also the two backward GEMMs of each matmul (input and weight gradients) and
+    each convolution's backward."""
     from mmmeta.models.archs import resolve_arch
     cfg = resolve_arch(arch)
     convs, mms = [], []
     stem = cfg['stem_cfg']
-    x = torch.randn(1, 3, h, w, device=device)
+    x = torch.randn(batch, 3, h, w, device=device)
     convs.append((x, torch.randn(cfg['dims'][0], 3, stem['kernel_size'], stem['kernel_size'],
                                  device=device), stem['stride'], stem['padding']))
     hh, ww = (h + 2 * stem['padding'] - stem['kernel_size']) // stem['stride'] + 1, \
@@ -237,23 +240,31 @@ def model_gemms(arch: str, h: int, w: int, device) -> Callable:
     for i, (depth, dim) in enumerate(zip(cfg['depths'], cfg['dims'])):
         if i > 0:
             prev = cfg['dims'][i - 1]
-            convs.append((torch.randn(1, prev, hh, ww, device=device).contiguous(
+            convs.append((torch.randn(batch, prev, hh, ww, device=device).contiguous(
                 memory_format=torch.channels_last), torch.randn(
                     dim, prev, down['kernel_size'], down['kernel_size'], device=device),
                 down['stride'], down['padding']))
             hh = (hh + 2 * down['padding'] - down['kernel_size']) // down['stride'] + 1
             ww = (ww + 2 * down['padding'] - down['kernel_size']) // down['stride'] + 1
         hidden = int(dim * cfg['mlp_ratio'])
-        tokens = torch.randn(hh * ww, dim, device=device)
-        act = torch.randn(hh * ww, hidden, device=device)
+        tokens = torch.randn(batch * hh * ww, dim, device=device)
+        act = torch.randn(batch * hh * ww, hidden, device=device)
         fc1, fc2 = torch.randn(dim, hidden, device=device), torch.randn(hidden, dim, device=device)
         mms += [(tokens, fc1), (act, fc2)] * depth
 
     def run():
         for inp, weight, stride, pad in convs:
-            torch.nn.functional.conv2d(inp, weight, None, stride, pad)
+            if training:
+                inp, weight = inp.detach().requires_grad_(), weight.detach().requires_grad_()
+                out = torch.nn.functional.conv2d(inp, weight, None, stride, pad)
+                out.backward(torch.ones_like(out))
+            else:
+                torch.nn.functional.conv2d(inp, weight, None, stride, pad)
         for a, b in mms:
-            torch.mm(a, b)
+            out = torch.mm(a, b)
+            if training:
+                torch.mm(out, b.t())  # input gradient
+                torch.mm(a.t(), out)  # weight gradient
     return run
 
 
@@ -326,9 +337,15 @@ def backbone_cases(args, device, peak: float) -> List[dict]:
             extra[n] = dict(saved_mib=saved_activation_mib(m, x),
                             peak_mib=peak_memory_mib(train_fn(m, x), device))
         fns = {n: train_fn(m, x) for n, m in eager.items()}
+        fns[GEMM] = model_gemms(args.arch, h, w, device, batch=2, training=True)
         reps = args.reps if (h, w) == (512, 512) else max(3, args.reps // 3)
-        rows += run_case(f'backbone training step b2 {h}x{w} {device.type} fp32', fns, device,
-                         1, reps, args.max_spread, extra)
+        case_rows = run_case(f'backbone training step b2 {h}x{w} {device.type} fp32', fns,
+                             device, 1, reps, args.max_spread, extra)
+        bound = next(r for r in case_rows if r['impl'] == GEMM)
+        for r in case_rows:
+            r['bound_pct'] = 100 * bound['median_ms'] / r['median_ms']
+            r['gemm_ratio'] = bound['ratio']
+        rows += case_rows
     return rows
 
 
