@@ -110,7 +110,7 @@ def assert_close(a: torch.Tensor, b: torch.Tensor, what: str, rtol: float) -> No
     assert err <= rtol * max(scale, 1e-3), f'{what}: max diff {err:.3g} at scale {scale:.3g}'
 
 
-# mmmeta backbone name -> the official PoolFormer v1 name (REFERENCE section 7), written out
+# mmmeta backbone name -> the official PoolFormer v1 name, written out
 # here independently of mmmeta.checkpoint.
 _TO_AUTHORS = [
     (r'stem\.conv\.(weight|bias)', lambda m: f'patch_embed.proj.{m[1]}'),

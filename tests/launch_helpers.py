@@ -32,7 +32,7 @@ def det_config_text(data_root: str, tta: bool = True) -> str:
     norm_cfg = dict(type='SyncBN', requires_grad=True)
     model = dict(
         type='RetinaNet',
-        backbone=dict(type='MetaFormer', arch='s12', norm_cfg=norm_cfg),
+        backbone=dict(type='MetaFormer', arch='poolformer_s12', norm_cfg=norm_cfg),
         neck=dict(type='FPN', in_channels=[64, 128, 320, 512], out_channels=256,
                   norm_cfg=dict(type='SyncBN')),
         bbox_head=dict(type='RetinaHead', num_classes=2,
@@ -75,7 +75,7 @@ def seg_config_text(data_root: str) -> str:
     data_root = {data_root!r}
     model = dict(
         type='EncoderDecoder',
-        backbone=dict(type='MetaFormer', arch='s12'),
+        backbone=dict(type='MetaFormer', arch='poolformer_s12'),
         decode_head=dict(type='FPNHead', norm_cfg=dict(type='SyncBN', requires_grad=True)))
     optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4))
     train_dataloader = dict(

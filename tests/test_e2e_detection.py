@@ -157,7 +157,7 @@ def test_resume_continues(trained, coco_root):
 # ----------------------------------------------------------------------------------------------
 # The authors' mmdet 2.x checkpoint layout
 # ----------------------------------------------------------------------------------------------
-# What the authors' backbone keys look like (REFERENCE section 7).
+# What the authors' backbone keys look like (the authors' v1 checkpoints, sail-sg/poolformer).
 AUTHORS_KEY = re.compile(
     r'patch_embed\.proj\.(weight|bias)'
     r'|network\.[0246]\.\d+\.((norm1|norm2|mlp\.fc1|mlp\.fc2)\.(weight|bias)|layer_scale_[12])'

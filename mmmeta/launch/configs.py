@@ -15,8 +15,8 @@ from mmengine.config import Config
 
 from ..cli import fail, load_config_file
 
-# default_scope -> importable library that provides it.
-SUPPORTED_SCOPES: Dict[str, str] = {'mmdet': 'mmdet', 'mmseg': 'mmseg', 'mmpretrain': 'mmpretrain'}
+# The default_scope values the tools run; each is also the name of the library to import.
+SUPPORTED_SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 def is_remote(path: str) -> bool:
@@ -37,7 +37,7 @@ def library_of(cfg: Config) -> str:
     if scope not in SUPPORTED_SCOPES:
         fail(f'the config has default_scope={scope!r}, which these tools do not support; '
              f'supported scopes: {supported}.')
-    return SUPPORTED_SCOPES[scope]
+    return scope
 
 
 def init_library(cfg: Config) -> str:
