@@ -151,8 +151,10 @@ def test_browse_dataset_mmdet(tmp_path):
     make_coco_demo(tmp_path / 'coco', num_train=4, num_val=2, size=(96, 128))
     cfg = det_config(tmp_path, tmp_path / 'coco')
     out = tmp_path / 'drawn'
-    run = browse(cfg, '--not-show', '--output-dir', out, '--max-images', 3, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    # the drawing: the tool's main() in-process (the subprocess runs below and in
+    # test_browse_dataset_missing_config check its exit status and messages)
+    tool = load_tool('tools/browse_dataset.py')
+    assert tool.main([str(cfg), '--not-show', '--output-dir', str(out), '--max-images', '3']) == 0
     assert sorted(p.name for p in out.iterdir()) == [f'train_{i:06d}.jpg' for i in (1, 2, 3)]
     # a missing dataset: a clear message naming the path and the fixes, no traceback
     missing = browse(cfg, '--not-show', '--cfg-options',
@@ -168,8 +170,8 @@ def test_browse_dataset_mmseg(tmp_path):
     make_ade_demo(tmp_path / 'ade', num_train=2, num_val=2, size=(96, 128))
     cfg = seg_config(tmp_path, tmp_path / 'ade')
     out = tmp_path / 'drawn'
-    run = browse(cfg, '--not-show', '--phase', 'val', '--output-dir', out, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
+    tool = load_tool('tools/browse_dataset.py')  # main() in-process, as in the mmdet test
+    assert tool.main([str(cfg), '--not-show', '--phase', 'val', '--output-dir', str(out)]) == 0
     assert len(list(out.glob('val_ADE_val_*.jpg'))) == 2
 
 
