@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -41,6 +42,29 @@ def run_python(*argv, cwd: Path, env_extra: Optional[Dict[str, str]] = None,
 def run_tool(tool: str, *args, cwd: Path, **kw) -> subprocess.CompletedProcess:
     """``python tools/<tool> args...``, see :func:`run_python`."""
     return run_python(ROOT / 'tools' / tool, *args, cwd=cwd, **kw)
+
+
+def main_in_process(main, *argv, log_dir: Path, cwd: Path, monkeypatch):
+    """``main([argv...])`` of a tool (e.g. mmmeta.launch.main_train) in this process, from
+    ``cwd``; returns (its result, what it logged). The text is what the Runner's logger wrote to
+    the log files that appeared under ``log_dir`` (the run's work dir) during the call, after
+    what was logged before the Runner existed (to the current MMLogger: a fresh one here, as a
+    fresh process has)."""
+    from mmengine.logging import MMLogger
+    before = set(log_dir.glob('*/*.log'))
+    name = f'in_process_{uuid.uuid4().hex}'  # a new logger: get_instance reuses a known name
+    early = cwd / f'{name}.log'
+    MMLogger.get_instance(name, log_file=str(early))
+    monkeypatch.chdir(cwd)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as run_python's subprocesses (tiny models, shared cores)
+    try:
+        result = main([str(a) for a in argv])
+    finally:
+        torch.set_num_threads(threads)
+    new = sorted(set(log_dir.glob('*/*.log')) - before)
+    assert new, f'no log file of the run under {log_dir}'
+    return result, early.read_text() + ''.join(p.read_text() for p in new)
 
 
 def loader_options(batch_size: int = 1) -> List[str]:

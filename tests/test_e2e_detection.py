@@ -2,9 +2,10 @@
 configs on a tiny synthetic COCO dataset (real CocoMetric, result dump, painted images,
 --resume), checkpoints in the authors' mmdet 2.x layout, and the tools' messages on bad input.
 
-The tools run as subprocesses (``sys.executable``), as a user runs them. Everything is kept
-tiny (4 train / 2 val images of 96x128, one block per stage, batch 1, 2 iterations) so the
-module runs in a few minutes on two CPU cores.
+The tools run as subprocesses (``sys.executable``), as a user runs them (the --resume run calls
+tools/train.py's entry point in-process: --resume runs as a subprocess in test_reliability.py).
+Everything is kept tiny (4 train / 2 val images of 96x128, one block per stage, batch 1, 2
+iterations) so the module runs in a few minutes on two CPU cores.
 """
 import json
 import pickle
@@ -22,6 +23,7 @@ from helpers import (
     authors_backbone_key,
     load_with_report,
     loader_options,
+    main_in_process,
     randomize_,
     run_tool,
 )
@@ -141,14 +143,21 @@ def test_train_then_test(trained, coco_root, name, config, mask):
 # ----------------------------------------------------------------------------------------------
 # --resume: a run stopped at iteration 2 continues to iteration 4
 # ----------------------------------------------------------------------------------------------
-def test_resume_continues(trained, coco_root):
+def test_resume_continues(trained, coco_root, monkeypatch):
+    """tools/train.py's entry point in-process (the training itself runs as a subprocess in
+    the ``trained`` fixture; --resume as a subprocess in test_reliability.py)."""
+    from mmmeta import launch
     work_dir = trained['retinanet']
     assert (work_dir / 'iter_2.pth').is_file() and not (work_dir / 'iter_4.pth').exists()
-    proc = train(RETINANET, work_dir, coco_root, False, '--resume', max_iters=4)
-    assert re.search(r'resumed epoch: \d+, iter: 2\b', proc.output), proc.output[-6000:]
-    assert 'Auto resumed from the latest checkpoint' in proc.output
-    assert 'Iter(train) [3/4]' in proc.output and 'Iter(train) [4/4]' in proc.output
-    assert 'Iter(train) [1/4]' not in proc.output  # did not start over
+    runner, output = main_in_process(
+        launch.main_train, RETINANET, '--work-dir', work_dir, '--resume', '--cfg-options',
+        *tiny_options(coco_root, 4), log_dir=work_dir, cwd=work_dir.parent,
+        monkeypatch=monkeypatch)
+    assert runner.iter == 4
+    assert re.search(r'resumed epoch: \d+, iter: 2\b', output), output[-6000:]
+    assert 'Auto resumed from the latest checkpoint' in output
+    assert 'Iter(train) [3/4]' in output and 'Iter(train) [4/4]' in output
+    assert 'Iter(train) [1/4]' not in output  # did not start over
     assert (work_dir / 'iter_3.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
     meta = torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=False)['meta']
     assert meta['iter'] == 4

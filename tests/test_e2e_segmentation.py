@@ -3,8 +3,10 @@ tiny synthetic ADE20K-layout dataset (real IoUMetric, --resume, painted predicti
 with mmsegmentation's own PoolFormer FPN config given the same weights, and the authors'
 mmseg 0.x checkpoint layout.
 
-The tools run as subprocesses (``sys.executable``). Everything is kept tiny (4 train / 2 val
-images of 96x128, 64x64 crops, one block per stage, batch 1, 2 iterations).
+The tools run as subprocesses (``sys.executable``); the --resume run calls tools/train.py's entry
+point in-process (--resume runs as a subprocess in test_reliability.py). Everything is kept
+tiny (4 train / 2 val images of 96x128, 64x64 crops, one block per stage, batch 1, 2
+iterations).
 """
 import re
 from pathlib import Path
@@ -83,12 +85,19 @@ def test_train_evaluates_with_iou_metric(trained):
     assert_iou_report(output)
 
 
-def test_resume_continues(trained, ade_root):
+def test_resume_continues(trained, ade_root, monkeypatch):
+    """tools/train.py's entry point in-process (the training itself runs as a subprocess in
+    the ``trained`` fixture; --resume as a subprocess in test_reliability.py)."""
+    from mmmeta import launch
     work_dir, _ = trained
     assert not (work_dir / 'iter_4.pth').exists()
-    proc = train(work_dir, ade_root, '--resume', max_iters=4)
-    assert re.search(r'resumed epoch: \d+, iter: 2\b', proc.output), proc.output[-6000:]
-    assert 'Iter(train) [3/4]' in proc.output and 'Iter(train) [1/4]' not in proc.output
+    runner, output = helpers.main_in_process(
+        launch.main_train, DEMO, '--work-dir', work_dir, '--resume', '--cfg-options',
+        *tiny_options(ade_root, 4), log_dir=work_dir, cwd=work_dir.parent,
+        monkeypatch=monkeypatch)
+    assert runner.iter == 4
+    assert re.search(r'resumed epoch: \d+, iter: 2\b', output), output[-6000:]
+    assert 'Iter(train) [3/4]' in output and 'Iter(train) [1/4]' not in output
     assert (work_dir / 'iter_4.pth').is_file()
     meta = torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=False)['meta']
     assert meta['iter'] == 4

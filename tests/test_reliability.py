@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Dict, List
 
@@ -104,8 +105,7 @@ def train_in_process(argv: List, log_file: Path):
     theirs). Messages logged before the Runner (and its own log file) exists go to the current
     MMLogger: a fresh one writing ``log_file``."""
     from mmengine.logging import MMLogger
-    MMLogger.get_instance(f'reliability_{log_file.parent.name}_{id(log_file)}',
-                          log_file=str(log_file))
+    MMLogger.get_instance(f'reliability_{uuid.uuid4().hex}', log_file=str(log_file))  # new
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
