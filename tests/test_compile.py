@@ -110,3 +110,22 @@ def test_compiled_equals_eager(arch):
     torch.testing.assert_close(ax, bx, rtol=1e-10, atol=1e-10)
     for n in ag:
         torch.testing.assert_close(ag[n], bg[n], rtol=1e-9, atol=1e-10, msg=n)
+
+
+def test_compiled_inference_runs_one_eager_op_per_block():
+    # inductor's code for a fused block is slower than the eager oneDNN kernels on CPU: each
+    # inference block reaches the compiler as one opaque op, with the eager results
+    m = MetaFormer('poolformer_s12', **SHORT).eval()
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        out, ref = torch.compile(m, backend=capture)(x), m(x)
+    calls = [str(n.target) for g in graphs for n in g.graph.nodes if n.op == 'call_function']
+    assert sum('pool_block_inference' in t for t in calls) == sum(SHORT['depths']), calls
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -257,6 +257,11 @@ class MetaFormer(BaseModule):
         outs = []
         for i, stage in enumerate(self.stages):
             x = fused_stage(stage, x) if self._use_fused(i, x) else stage(x)
+            if torch.is_grad_enabled() and x.device.type == 'cpu':
+                # mkldnn's conv weight gradient on channels-last maps is 2-4x slower than on
+                # NCHW (measured: 268 vs 72 ms, stage-2 conv, b2 512): the next downsampling conv
+                # trains on a contiguous copy
+                x = x.contiguous()
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x) if self.out_norm else x
                 # channel LayerNorms leave channels-last strides, which mmcv ops (RoIAlign)
