@@ -16,31 +16,29 @@ of the same layers.
 Every peer gets the same weights (loaded into mmmeta through its converter) and the maximum
 output difference is printed. Memory: for a training step, the activation memory kept for
 backward (bytes of the tensors autograd saves, distinct storages, parameters excluded) and the
-peak resident memory of the whole step.
+peak resident memory of the whole step. Timings run under the allocator settings a user's
+process has; the peaks are measured in a child process with glibc's mmap threshold fixed low
+(freed tensors leave the resident set), a setting that taxes every large allocation with
+fresh page faults (measured: mmmeta inference 1.6x slower under it).
 """
 import argparse
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
-if __name__ == '__main__' and os.environ.get('MALLOC_MMAP_THRESHOLD_') is None and \
-        platform.system() == 'Linux':
-    # fixed threshold: big tensors come from mmap and go back on free -> RSS shows live memory
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '131072'
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+import torch
+import torch.nn as nn
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-from mmmeta import MetaFormer  # noqa: E402
-from mmmeta.analysis import count_macs  # noqa: E402
-from mmmeta.checkpoint import convert_backbone  # noqa: E402
-from mmmeta.models.layers import build_act  # noqa: E402
+from mmmeta import MetaFormer
+from mmmeta.analysis import count_macs
+from mmmeta.checkpoint import convert_backbone
+from mmmeta.models.layers import build_act
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ISA_FLAGS = ('avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16')
@@ -127,6 +125,44 @@ def peak_memory_mib(fn: Callable, device) -> Optional[float]:
     done[0] = True
     t.join()
     return max(peak[0] - base, 0) / 2 ** 20
+
+
+def step_peaks(args, device) -> Dict[str, Dict[str, Optional[float]]]:
+    """Peak memory of each training step, {case: {impl: MiB}}: run by :func:`measure_step_peaks`
+    in a fresh process whose allocator returns freed tensors to the system."""
+    peaks = {}
+    eager = training_impls(build_impls(args.arch, compile_peers=False), args.arch, device)
+    for h, w in case_sizes(args):
+        x = torch.randn(2, 3, h, w, device=device)
+        for n, m in eager.items():
+            m.train()
+            fn = train_fn(m, x)
+            fn()  # lazy state of a first call is not the step's
+            peaks.setdefault(train_title(h, w, device), {})[n] = peak_memory_mib(fn, device)
+    return peaks
+
+
+def measure_step_peaks(rows: List[dict], args) -> None:
+    """Into the training rows: the peaks of :func:`step_peaks`, measured in a child process
+    with glibc's mmap threshold fixed low (big tensors from mmap, unmapped on free), so that
+    resident memory follows live memory. Timings run without it: under it every large
+    allocation pays fresh page faults (measured: mmmeta inference 1.6x slower), which a
+    user's process, with glibc's adaptive threshold, does not pay."""
+    cmd = [sys.executable, os.path.abspath(__file__), '--arch', args.arch, '--device',
+           args.device, '--step-peaks'] + (['--quick'] if args.quick else []) + \
+        (['--threads', str(args.threads)] if args.threads else [])
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode:
+        print(f'\nstep peak memory not measured: the child process failed\n{out.stderr[-2000:]}')
+        return
+    peaks = json.loads(out.stdout.strip().splitlines()[-1])
+    print('\nstep peak memory (separate process)')
+    for r in rows:
+        mib = peaks.get(r['case'], {}).get(r['impl'])
+        if mib is not None:
+            r['peak_mib'] = mib
+            print(f'  {r["case"]}: {r["impl"]:20s} {mib:.0f} MiB', flush=True)
 
 
 def saved_activation_mib(model: nn.Module, x: torch.Tensor) -> float:
@@ -318,13 +354,28 @@ def print_case(rows: List[dict]) -> None:
         print(line, flush=True)
 
 
+def case_sizes(args) -> List[Tuple[int, int]]:
+    return [(512, 512)] if args.quick else [(512, 512), (800, 1333)]
+
+
+def train_title(h: int, w: int, device) -> str:
+    return f'backbone training step b2 {h}x{w} {device.type} fp32'
+
+
+def training_impls(impls: Dict[str, nn.Module], arch: str, device) -> Dict[str, nn.Module]:
+    """The eager implementations and mmmeta with activation checkpointing."""
+    eager = {n: m for n, m in impls.items() if 'compiled' not in n}
+    eager['mmmeta with_cp'] = MetaFormer(arch, out_norm=False, with_cp=True).to(device)
+    eager['mmmeta with_cp'].load_state_dict(eager['mmmeta'].state_dict())
+    return eager
+
+
 def backbone_cases(args, device, peak: float) -> List[dict]:
     impls = build_impls(args.arch, compile_peers=not args.no_compile)
     for m in impls.values():
         m.to(device)
     rows = []
-    sizes = [(512, 512)] if args.quick else [(512, 512), (800, 1333)]
-    for h, w in sizes:
+    for h, w in case_sizes(args):
         x = torch.randn(1, 3, h, w, device=device)
         for m in impls.values():
             m.eval()
@@ -345,21 +396,18 @@ def backbone_cases(args, device, peak: float) -> List[dict]:
             r['gemm_ratio'] = bound['ratio']  # GEMM time / mmmeta time, per repetition
         rows += case_rows
     # training: eager peers, mmmeta with activation checkpointing as well
-    eager = {n: m for n, m in impls.items() if 'compiled' not in n}
-    eager['mmmeta with_cp'] = MetaFormer(args.arch, out_norm=False, with_cp=True).to(device)
-    eager['mmmeta with_cp'].load_state_dict(eager['mmmeta'].state_dict())
-    for h, w in sizes:
+    eager = training_impls(impls, args.arch, device)
+    for h, w in case_sizes(args):
         x = torch.randn(2, 3, h, w, device=device)
         extra = {}
         for n, m in eager.items():
             m.train()
-            extra[n] = dict(saved_mib=saved_activation_mib(m, x),
-                            peak_mib=peak_memory_mib(train_fn(m, x), device))
+            extra[n] = dict(saved_mib=saved_activation_mib(m, x))
         fns = {n: train_fn(m, x) for n, m in eager.items()}
+        title = train_title(h, w, device)
         fns[GEMM] = model_gemms(args.arch, h, w, device, batch=2, training=True)
         reps = args.reps if (h, w) == (512, 512) else max(3, args.reps // 3)
-        case_rows = run_case(f'backbone training step b2 {h}x{w} {device.type} fp32', fns,
-                             device, 1, reps, args.max_spread, extra)
+        case_rows = run_case(title, fns, device, 1, reps, args.max_spread, extra)
         bound = next(r for r in case_rows if r['impl'] == GEMM)
         for r in case_rows:
             r['bound_pct'] = 100 * bound['median_ms'] / r['median_ms']
@@ -506,6 +554,7 @@ def main() -> None:
                    help='flag a case whose ratio IQR exceeds this fraction of its median')
     p.add_argument('--json', default=None, help='write all rows to this file')
     p.add_argument('--markdown', default=None, help='write a README-ready table to this file')
+    p.add_argument('--step-peaks', action='store_true', help=argparse.SUPPRESS)  # child run
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -516,12 +565,16 @@ def main() -> None:
         p.error(f'--device {args.device}: this torch sees no CUDA GPU '
                 f'(torch.cuda.is_available() is False); run it on a GPU machine or use cpu')
     torch.manual_seed(0)
+    if args.step_peaks:
+        print(json.dumps(step_peaks(args, device)))
+        return
     info = machine_info()
     peak = matmul_peak_gmacs(device)
     print(header(info, peak))
     rows = backbone_cases(args, device, peak)
     if not args.quick and not args.no_models and args.arch == 'poolformer_s12':
         rows += whole_model_cases(args, device)
+    measure_step_peaks(rows, args)
     targets = check_targets(rows)
     print('\n' + '\n'.join(targets))
     if args.markdown:
