@@ -1,6 +1,9 @@
 """tools/analysis/benchmark.py: the parts that decide its numbers (interleaving, per-repetition
 ratios, the matmul bound, the target verdicts) and its one-sentence refusal of a missing GPU."""
+import argparse
+import os
 import runpy
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,30 @@ def test_missing_gpu_is_one_sentence(monkeypatch, capsys):
         BENCH['main']()
     assert e.value.code == 2
     assert 'no CUDA GPU' in capsys.readouterr().err
+
+
+def test_step_peaks_come_from_a_child_with_the_fixed_mmap_threshold(monkeypatch, capsys):
+    # the timing process keeps the allocator a user's process has; only the child that measures
+    # resident memory fixes glibc's mmap threshold
+    seen = {}
+
+    def fake_run(cmd, env, **kw):
+        seen.update(cmd=cmd, env=env)
+        return subprocess.CompletedProcess(cmd, 0, 'noise\n{"case A": {"mmmeta": 12.5}}\n', '')
+
+    monkeypatch.setattr(subprocess, 'run', fake_run)
+    rows = [dict(case='case A', impl='mmmeta'), dict(case='case A', impl='timm'),
+            dict(case='case B', impl='mmmeta')]
+    args = argparse.Namespace(arch='poolformer_s12', device='cpu', quick=True, threads=None)
+    BENCH['measure_step_peaks'](rows, args)
+    assert '--step-peaks' in seen['cmd'] and '--quick' in seen['cmd']
+    assert seen['env']['MALLOC_MMAP_THRESHOLD_'] == '131072'
+    assert 'MALLOC_MMAP_THRESHOLD_' not in os.environ
+    assert [r.get('peak_mib') for r in rows] == [12.5, None, None]
+
+    monkeypatch.setattr(subprocess, 'run', lambda cmd, env, **kw: subprocess.CompletedProcess(
+        cmd, 1, '', 'Traceback ...\nMemoryError'))
+    rows = [dict(case='case A', impl='mmmeta')]
+    BENCH['measure_step_peaks'](rows, args)
+    assert 'peak_mib' not in rows[0]
+    assert 'step peak memory not measured' in capsys.readouterr().out
