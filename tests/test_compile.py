@@ -129,3 +129,17 @@ def test_compiled_inference_runs_one_eager_op_per_block():
     assert sum('pool_block_inference' in t for t in calls) == sum(SHORT['depths']), calls
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_export_traces_plain_ops():
+    # torch.export (and the ONNX exporter built on it) gets a portable graph: no mmmeta or
+    # oneDNN-only ops, the same maps as eager
+    m = MetaFormer('poolformer_s12', **SHORT).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ep = torch.export.export(m, (x,))
+        out, ref = ep.module()(x), m(x)
+    ops = {str(n.target) for n in ep.graph.nodes if n.op == 'call_function'}
+    assert not [o for o in ops if 'mmmeta' in o or 'mkldnn' in o], ops
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

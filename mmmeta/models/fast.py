@@ -20,7 +20,8 @@ What leaves a fused stage is indistinguishable from the reference: a contiguous 
 and gradients for the input and every parameter, in train and eval mode. Folded weights are
 recomputed on every call from the live parameters, so in-place edits (also through ``p.data``),
 ``inference_mode`` and ``torch.compile`` see no stale state. Under ``torch.compile`` an inference
-block is one opaque custom op (``mmmeta::pool_block_inference``) running the eager kernels.
+block is one opaque custom op (``mmmeta::pool_block_inference``) running the eager kernels;
+``torch.export`` gets plain ops.
 Cases whose numerics the fused form cannot reproduce run the reference modules (see
 ``MetaFormer._use_fused``): autocast, drop path in training, non-pooling stages.
 """
@@ -181,14 +182,20 @@ def _block_no_grad(blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
                               blk.token_mixer.pool_size, blk.norm1.eps, blk.norm2.eps)
     post = _epilogue_of(blk.mlp.act)
     if _HAS_CUSTOM_OP and post is not None and torch.compiler.is_compiling() and \
-            x.dtype == torch.float32 and x.device.type == 'cpu' and _HAS_ONEDNN:
+            not _exporting() and x.dtype == torch.float32 and x.device.type == 'cpu' and \
+            _HAS_ONEDNN:
         # the compiler sees one opaque op per block that runs the eager oneDNN kernels:
-        # inductor's own code for this block measured 1.2-1.4x slower than eager on CPU
+        # inductor's own code for this block measured 1.2-1.4x slower than eager on CPU.
+        # torch.export (and the ONNX exporter on it) gets the plain ops: portable graphs
         return torch.ops.mmmeta.pool_block_inference(x, *args, *post)
     return _block_infer(x, *args, blk.mlp.act)
 
 
 _HAS_CUSTOM_OP = hasattr(torch.library, 'custom_op')
+
+
+def _exporting() -> bool:
+    return getattr(torch.compiler, 'is_exporting', lambda: False)()
 if _HAS_CUSTOM_OP:
     _ACTS = {'gelu': lambda approximate: nn.GELU(approximate=approximate),
              'relu': lambda approximate: nn.ReLU()}
