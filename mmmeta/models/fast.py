@@ -206,12 +206,13 @@ if _HAS_CUSTOM_OP:
                               fc2_b: Optional[torch.Tensor], res1: Optional[torch.Tensor],
                               res2: Optional[torch.Tensor], k: int, eps1: float, eps2: float,
                               act: str, approximate: str) -> torch.Tensor:
-        return _block_infer(x, mix_scale, fc1_w, fc1_b, fc2_w, fc2_b, res1, res2, k, eps1,
-                            eps2, _ACTS[act](approximate or 'none'))
+        # (N, H, W, C) in, contiguous (N, H, W, C) out, whatever layout the compiler chose
+        return _block_infer(x.contiguous(), mix_scale, fc1_w, fc1_b, fc2_w, fc2_b, res1, res2,
+                            k, eps1, eps2, _ACTS[act](approximate or 'none'))
 
     @_pool_block_inference.register_fake
     def _(x, *args):
-        return torch.empty_like(x)
+        return x.new_empty(x.shape)
 
 
 class FusedBlock(torch.autograd.Function):
