@@ -94,9 +94,10 @@ def test_step_peaks_come_from_a_child_with_the_fixed_mmap_threshold(monkeypatch,
     assert 'MALLOC_MMAP_THRESHOLD_' not in os.environ
     assert [r.get('peak_mib') for r in rows] == [12.5, None, None]
 
-    monkeypatch.setattr(subprocess, 'run', lambda cmd, env, **kw: subprocess.CompletedProcess(
-        cmd, 1, '', 'Traceback ...\nMemoryError'))
-    rows = [dict(case='case A', impl='mmmeta')]
-    BENCH['measure_step_peaks'](rows, args)
-    assert 'peak_mib' not in rows[0]
-    assert 'step peak memory not measured' in capsys.readouterr().out
+    for code, stdout in ((1, ''), (0, ''), (0, 'not json')):  # crash; nothing or junk printed
+        monkeypatch.setattr(subprocess, 'run', lambda cmd, env, **kw: subprocess.CompletedProcess(
+            cmd, code, stdout, 'Traceback ...\nMemoryError'))
+        rows = [dict(case='case A', impl='mmmeta')]
+        BENCH['measure_step_peaks'](rows, args)
+        assert 'peak_mib' not in rows[0]
+        assert 'step peak memory not measured' in capsys.readouterr().out

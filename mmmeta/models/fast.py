@@ -177,13 +177,17 @@ def _block_infer(x: torch.Tensor, mix_scale: torch.Tensor, fc1_w: torch.Tensor,
     return _linear_add(hid, fc2_w, fc2_b, resid.view(-1, c)).view(n, h, w, c)
 
 
+# torch >= 2.4 for custom ops; without ``is_exporting`` export would keep the op: plain ops then
+_HAS_CUSTOM_OP = hasattr(torch.library, 'custom_op') and hasattr(torch.compiler, 'is_exporting')
+
+
 def _block_no_grad(blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
     args = fold_block(blk) + (_scale_of(blk.res_scale1), _scale_of(blk.res_scale2),
                               blk.token_mixer.pool_size, blk.norm1.eps, blk.norm2.eps)
     post = _epilogue_of(blk.mlp.act)
     if _HAS_CUSTOM_OP and post is not None and torch.compiler.is_compiling() and \
-            not _exporting() and x.dtype == torch.float32 and x.device.type == 'cpu' and \
-            _HAS_ONEDNN:
+            not torch.compiler.is_exporting() and x.dtype == torch.float32 and \
+            x.device.type == 'cpu' and _HAS_ONEDNN:
         # the compiler sees one opaque op per block that runs the eager oneDNN kernels:
         # inductor's own code for this block measured 1.2-1.4x slower than eager on CPU.
         # torch.export (and the ONNX exporter on it) gets the plain ops: portable graphs
@@ -191,14 +195,9 @@ def _block_no_grad(blk: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return _block_infer(x, *args, blk.mlp.act)
 
 
-_HAS_CUSTOM_OP = hasattr(torch.library, 'custom_op')
-
-
-def _exporting() -> bool:
-    return getattr(torch.compiler, 'is_exporting', lambda: False)()
 if _HAS_CUSTOM_OP:
-    _ACTS = {'gelu': lambda approximate: nn.GELU(approximate=approximate),
-             'relu': lambda approximate: nn.ReLU()}
+    _ACTS = {('gelu', 'none'): nn.GELU(), ('gelu', 'tanh'): nn.GELU(approximate='tanh'),
+             ('relu', ''): nn.ReLU()}
 
     @torch.library.custom_op('mmmeta::pool_block_inference', mutates_args=())
     def _pool_block_inference(x: torch.Tensor, mix_scale: torch.Tensor, fc1_w: torch.Tensor,
@@ -208,7 +207,7 @@ if _HAS_CUSTOM_OP:
                               act: str, approximate: str) -> torch.Tensor:
         # (N, H, W, C) in, contiguous (N, H, W, C) out, whatever layout the compiler chose
         return _block_infer(x.contiguous(), mix_scale, fc1_w, fc1_b, fc2_w, fc2_b, res1, res2,
-                            k, eps1, eps2, _ACTS[act](approximate or 'none'))
+                            k, eps1, eps2, _ACTS[act, approximate])
 
     @_pool_block_inference.register_fake
     def _(x, *args):

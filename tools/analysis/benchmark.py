@@ -131,13 +131,15 @@ def step_peaks(args, device) -> Dict[str, Dict[str, Optional[float]]]:
     """Peak memory of each training step, {case: {impl: MiB}}: run by :func:`measure_step_peaks`
     in a fresh process whose allocator returns freed tensors to the system."""
     peaks = {}
-    eager = training_impls(build_impls(args.arch, compile_peers=False), args.arch, device)
+    impls = {n: m.to(device) for n, m in build_impls(args.arch, compile_peers=False).items()}
+    eager = training_impls(impls, args.arch, device)
     for h, w in case_sizes(args):
         x = torch.randn(2, 3, h, w, device=device)
         for n, m in eager.items():
             m.train()
             fn = train_fn(m, x)
             fn()  # lazy state of a first call is not the step's
+            m.zero_grad(set_to_none=True)  # the step allocates its parameter gradients
             peaks.setdefault(train_title(h, w, device), {})[n] = peak_memory_mib(fn, device)
     return peaks
 
@@ -152,11 +154,15 @@ def measure_step_peaks(rows: List[dict], args) -> None:
            args.device, '--step-peaks'] + (['--quick'] if args.quick else []) + \
         (['--threads', str(args.threads)] if args.threads else [])
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if out.returncode:
-        print(f'\nstep peak memory not measured: the child process failed\n{out.stderr[-2000:]}')
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+        peaks = json.loads(out.stdout.strip().splitlines()[-1]) if not out.returncode else None
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as e:
+        out, peaks = e, None
+    if not isinstance(peaks, dict):
+        print('\nstep peak memory not measured: the child process '
+              f'({" ".join(cmd[1:])}) failed:\n{str(getattr(out, "stderr", out))[-2000:]}')
         return
-    peaks = json.loads(out.stdout.strip().splitlines()[-1])
     print('\nstep peak memory (separate process)')
     for r in rows:
         mib = peaks.get(r['case'], {}).get(r['impl'])
